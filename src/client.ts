@@ -1,0 +1,198 @@
+import { type AxiosInstance, type AxiosResponse, CanceledError } from 'axios'
+import { type Actor, createActor, type InspectionEvent } from 'xstate'
+import { type AuthMachine, configureAuthMachine } from '../machines/authMachine.js'
+import { DEFAULT_RETRY, type RetryPolicy } from '../machines/timing.js'
+import type { Session } from '../machines/types.js'
+import { type Clock, systemClock } from './clock.js'
+import { AuthError, errorFromInfo } from './errors.js'
+import { createTokenGate } from './gate.js'
+import { installInterceptors } from './interceptors.js'
+import { type AttachTo, createOriginCheck, defaultAttachTo } from './origin.js'
+import { createPersistence } from './persistence.js'
+import { redact } from './redact.js'
+import { createRefreshActor, defaultIsRefreshRejected, type RefreshFunction } from './refresh.js'
+import { sessionFromTokens, type TokenResponse } from './session.js'
+import { memorySession, type TokenStorage } from './storage.js'
+import { createWaiters } from './waiters.js'
+
+/** Options of {@link createAuthClient}. Durations are in milliseconds. */
+export interface AuthClientOptions {
+  /** The axios instance to protect. Its interceptors are installed here. */
+  http: AxiosInstance
+  /**
+   * Spends the refresh token and returns the new tokens. Use a bare `axios` call or
+   * `fetch`, never `http`, and pass `signal` on so an abandoned refresh is cancelled.
+   */
+  refresh: RefreshFunction
+  /** Where the session is persisted. Default: {@link memorySession} (nothing persisted). */
+  storage?: TokenStorage
+  /**
+   * Whether a response means "this token was not accepted". Checked on error responses and
+   * on successful ones, for backends that answer 200 with `{ code: 401 }`.
+   * Default: `response.status === 401`.
+   */
+  isAuthFailure?: (response: AxiosResponse) => boolean
+  /**
+   * Whether a refresh error means the server refused the refresh token (the session ends)
+   * rather than a passing failure (retried). Default: HTTP 400/401/403 or `invalid_grant`.
+   */
+  isRefreshRejected?: (error: unknown) => boolean
+  /**
+   * Where the token may be sent. Default: the origin of `http.defaults.baseURL` and, in a
+   * browser, the page's origin. Requests elsewhere go out without `Authorization`.
+   */
+  attachTo?: AttachTo
+  /** How long before expiry the proactive refresh starts; at most half the lifetime. Default 60 000. */
+  refreshMargin?: number
+  /** How long one refresh call may take before it counts as a transient failure. Default 10 000. */
+  refreshTimeout?: number
+  /**
+   * Retries of transient refresh failures, with exponential backoff and jitter.
+   * Default `{ retries: 3, baseDelay: 500, maxDelay: 30 000 }`; `false` disables retries.
+   */
+  retry?: Partial<RetryPolicy> | false
+  /**
+   * Receives XState inspection events (e.g. `createBrowserInspector().inspect`) with every
+   * token and secret-named field replaced by `[redacted]`.
+   */
+  inspect?: (event: InspectionEvent) => void
+  /** Called by `logout()` to revoke the session at the server; failures are reported, not thrown. */
+  revoke?: (session: Readonly<Session>, context: { signal: AbortSignal }) => Promise<void>
+  /** Receives warnings (storage failures, discarded sessions). Default: `console.warn`. */
+  onWarning?: (message: string) => void
+  /** Time source for expiry, timers and backoff. Default: the system clock. For tests. */
+  clock?: Clock
+}
+
+/** A client created by {@link createAuthClient}. */
+export interface AuthClient {
+  /**
+   * Starts a session with the tokens from the app's own login call. Throws
+   * `InvalidSessionError` when they are unusable.
+   */
+  login(tokens: TokenResponse): void
+  /**
+   * Ends the session: waiting requests reject with `LoggedOutError`, a running refresh is
+   * cancelled and its late result ignored, storage is cleared, then `revoke` runs.
+   */
+  logout(): Promise<void>
+  /** The current access token, waiting while a refresh runs; `null` when signed out. */
+  getAccessToken(): Promise<string | null>
+  /** The XState actor: `getSnapshot()`, `subscribe()`, and `on()` for emitted events. */
+  readonly actor: Actor<AuthMachine>
+  /** Resolves once the stored session (if any) has been restored. */
+  readonly ready: Promise<void>
+  /** Ejects the interceptors, stops timers and the actor, rejects anything still waiting. */
+  dispose(): void
+}
+
+function redactInspection(event: InspectionEvent): InspectionEvent {
+  // Cast back: redact keeps the shape, replacing only secret-named string fields.
+  return redact(event as unknown as Record<string, unknown>) as unknown as InspectionEvent
+}
+
+function retryPolicy(retry: AuthClientOptions['retry']): RetryPolicy {
+  if (retry === false) return { ...DEFAULT_RETRY, retries: 0 }
+  return { ...DEFAULT_RETRY, ...retry }
+}
+
+/**
+ * Protects an axios instance: attaches the access token, refreshes it once for every
+ * concurrent request, replays what waited, and reports the end of a session as typed errors.
+ */
+export function createAuthClient(options: AuthClientOptions): AuthClient {
+  const { http } = options
+  const clock = options.clock ?? systemClock
+  const now = () => clock.now()
+  const warn = options.onWarning ?? ((message: string) => console.warn(`auth-machine: ${message}`))
+
+  const machine = configureAuthMachine({
+    now,
+    random: Math.random,
+    ...(options.refreshMargin === undefined ? {} : { refreshMargin: options.refreshMargin }),
+    ...(options.refreshTimeout === undefined ? {} : { refreshTimeout: options.refreshTimeout }),
+    retry: retryPolicy(options.retry),
+  }).provide({
+    actors: {
+      refreshSession: createRefreshActor(
+        options.refresh,
+        options.isRefreshRejected ?? defaultIsRefreshRejected,
+        now,
+      ),
+    },
+  })
+  const inspect = options.inspect
+  const actor = createActor(machine, {
+    clock,
+    ...(inspect ? { inspect: (event: InspectionEvent) => inspect(redactInspection(event)) } : {}),
+  })
+
+  const waiters = createWaiters()
+  actor.on('requestsReleased', ({ ids }) => waiters.resolve(ids))
+  actor.on('requestsRejected', ({ ids, error }) =>
+    waiters.reject(ids, () =>
+      error.code === 'CANCELED' ? new CanceledError() : errorFromInfo(error),
+    ),
+  )
+
+  const persistence = createPersistence(options.storage ?? memorySession(), warn)
+  const subscription = actor.subscribe((snapshot) => persistence.save(snapshot.context.session))
+  actor.start()
+
+  const ready = persistence.restore().then((session) => {
+    // A login that happened while storage was read wins over the stored session.
+    if (!session || !actor.getSnapshot().matches('loggedOut')) return
+    persistence.adopt(session)
+    actor.send({ type: 'LOGIN', session })
+  })
+
+  const gate = createTokenGate(actor, waiters, now)
+  const eject = installInterceptors({
+    http,
+    gate,
+    ready,
+    mayAttach: createOriginCheck(options.attachTo ?? defaultAttachTo(http.defaults.baseURL)),
+    isAuthFailure: options.isAuthFailure ?? ((response) => response.status === 401),
+  })
+
+  return {
+    actor,
+    ready,
+    login(tokens) {
+      actor.send({ type: 'LOGIN', session: sessionFromTokens(tokens, now()) })
+    },
+    async logout() {
+      const { session } = actor.getSnapshot().context
+      actor.send({ type: 'LOGOUT' })
+      await persistence.flushed()
+      if (!session || !options.revoke) return
+      try {
+        await options.revoke({ ...session }, { signal: AbortSignal.timeout(10_000) })
+      } catch (error) {
+        warn(`revoke() failed (${error instanceof Error ? error.name : typeof error}).`)
+      }
+    },
+    async getAccessToken() {
+      await ready
+      try {
+        const grant = await gate.acquire({ method: 'TOKEN', url: 'getAccessToken()' })
+        return grant?.token ?? null
+      } catch (error) {
+        // Signed out while waiting is still "signed out"; transient failures are real errors.
+        if (
+          error instanceof AuthError &&
+          (error.code === 'SESSION_EXPIRED' || error.code === 'LOGGED_OUT')
+        ) {
+          return null
+        }
+        throw error
+      }
+    },
+    dispose() {
+      eject()
+      subscription.unsubscribe()
+      actor.stop()
+      waiters.rejectAll(() => new AuthError('The auth client was disposed.', 'DISPOSED'))
+    },
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Silent token refresh for axios, driven by an XState statechart.
+ * @packageDocumentation
+ */
+
+export type { RetryPolicy } from '../machines/timing.js'
+export type {
+  AuthContext,
+  AuthEmitted,
+  AuthErrorInfo,
+  AuthEvent,
+  QueuedRequest,
+  Session,
+} from '../machines/types.js'
+export { type AuthClient, type AuthClientOptions, createAuthClient } from './client.js'
+export type { Clock } from './clock.js'
+export {
+  AuthError,
+  type AuthErrorCode,
+  InvalidSessionError,
+  LoggedOutError,
+  RefreshFailedError,
+  RefreshTimeoutError,
+  SessionExpiredError,
+} from './errors.js'
+export type { AttachTo } from './origin.js'
+export {
+  defaultIsRefreshRejected,
+  type RefreshContext,
+  type RefreshFunction,
+} from './refresh.js'
+export { jwtLifetime, type TokenResponse } from './session.js'
+export {
+  localStorageSession,
+  memorySession,
+  sessionStorageSession,
+  type TokenStorage,
+  type WebStorageOptions,
+} from './storage.js'

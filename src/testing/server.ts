@@ -1,0 +1,330 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { type ControlTarget, handleControl } from './control.js'
+import { DelayRules } from './delays.js'
+import { type FailNextRefreshOptions, FaultQueue, type RefreshFaultKind } from './faults.js'
+import { type HoldHandle, HoldRegistry } from './holds.js'
+import {
+  applyCors,
+  BodyTooLargeError,
+  readBody,
+  sendJson,
+  sendPreflight,
+  splitTarget,
+} from './http.js'
+import type { AccessTokenClaims } from './jwt.js'
+import { handleAppRoute, type RouteContext, type RoutedRequest } from './routes.js'
+import { type TokenSet, TokenStore } from './tokens.js'
+import type {
+  LoggedRequest,
+  TestAuthServer,
+  TestAuthServerCounters,
+  TestAuthServerOptions,
+} from './types.js'
+
+const zeroCounters = (): TestAuthServerCounters => ({
+  logins: 0,
+  refreshCalls: 0,
+  refreshSuccesses: 0,
+  refreshFailures: 0,
+  reuseDetections: 0,
+  unauthorized: 0,
+  protectedOk: 0,
+  requests: 0,
+})
+
+interface Waiter {
+  check(): void
+  fail(error: Error): void
+}
+
+class TestAuthServerImpl implements TestAuthServer {
+  readonly url: string
+  readonly port: number
+  readonly #http: Server
+  readonly #now: () => number
+  readonly #store: TokenStore
+  readonly #faults = new FaultQueue()
+  readonly #delays = new DelayRules()
+  readonly #holds = new HoldRegistry(() => this.#notify())
+  readonly #sockets = new Set<Socket>()
+  readonly #hung = new Set<(answer: boolean) => void>()
+  readonly #waiters = new Set<Waiter>()
+  readonly #log: LoggedRequest[] = []
+  #counters = zeroCounters()
+  // Unlike `counters.protectedOk`, never reset: `n` stays unique for the server's life.
+  #protectedCount = 0
+  #refreshInFlight = 0
+  #maxConcurrentRefreshes = 0
+  #closing: Promise<void> | undefined
+  readonly #routeContext: RouteContext
+
+  constructor(http: Server, now: () => number, store: TokenStore) {
+    this.#http = http
+    this.#now = now
+    this.#store = store
+    this.#routeContext = {
+      store,
+      count: (counter) => {
+        this.#counters[counter]++
+        this.#notify()
+      },
+      login: (username) => this.login(username),
+      takeFault: () => this.#faults.take(),
+      hang: () =>
+        this.#closing
+          ? Promise.resolve(false)
+          : new Promise<boolean>((resume) => this.#hung.add(resume)),
+      nextProtectedCount: () => ++this.#protectedCount,
+    }
+    this.port = (http.address() as AddressInfo).port
+    this.url = `http://127.0.0.1:${this.port}`
+    http.on('connection', (socket) => {
+      this.#sockets.add(socket)
+      socket.once('close', () => this.#sockets.delete(socket))
+    })
+    http.on('request', (req, res) => this.#serve(req, res))
+  }
+
+  get counters(): Readonly<TestAuthServerCounters> {
+    return { ...this.#counters }
+  }
+
+  get requests(): readonly LoggedRequest[] {
+    return [...this.#log]
+  }
+
+  get refreshInFlight(): number {
+    return this.#refreshInFlight
+  }
+
+  get maxConcurrentRefreshes(): number {
+    return this.#maxConcurrentRefreshes
+  }
+
+  login(username = 'user'): TokenSet {
+    const tokens = this.#store.login(username)
+    this.#counters.logins++
+    this.#notify()
+    return tokens
+  }
+
+  verifyAccessToken(token: string): AccessTokenClaims | null {
+    return this.#store.verifyAccessToken(token)
+  }
+
+  expireAccessTokens(): void {
+    this.#store.expireAccessTokens()
+    this.#notify()
+  }
+
+  revokeSessions(): void {
+    this.#store.revokeAll()
+    this.#notify()
+  }
+
+  failNextRefresh(kind: RefreshFaultKind, { times = 1 }: FailNextRefreshOptions = {}): void {
+    this.#faults.add(kind, times)
+    this.#notify()
+  }
+
+  clearFaults(): void {
+    this.#faults.clear()
+    this.#notify()
+  }
+
+  releaseHung(): void {
+    this.#answerHung(true)
+  }
+
+  hold(pathPrefix: string): HoldHandle {
+    const hold = this.#holds.create(pathPrefix)
+    return {
+      release: hold.release,
+      waiting: hold.waiting,
+      untilWaiting: (n) => this.waitFor(() => hold.waiting() >= n),
+    }
+  }
+
+  delay(pathPrefix: string, ms: number): void {
+    this.#delays.set(pathPrefix, ms)
+  }
+
+  clearDelays(): void {
+    this.#delays.clear()
+  }
+
+  resetCounters(): void {
+    this.#counters = zeroCounters()
+    this.#maxConcurrentRefreshes = this.#refreshInFlight
+    this.#notify()
+  }
+
+  waitFor(predicate: (server: TestAuthServer) => boolean): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.#closing) return reject(new Error('test auth server is closed'))
+      const waiter: Waiter = {
+        check: () => {
+          let met: boolean
+          try {
+            met = predicate(this)
+          } catch (error) {
+            this.#waiters.delete(waiter)
+            return reject(error)
+          }
+          if (met) {
+            this.#waiters.delete(waiter)
+            resolve()
+          }
+        },
+        fail: (error) => {
+          this.#waiters.delete(waiter)
+          reject(error)
+        },
+      }
+      this.#waiters.add(waiter)
+      waiter.check()
+    })
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown()
+    return this.#closing
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+
+  async #shutdown(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()))
+    // Parked handlers are woken first and see the server closing, so none of them is left
+    // pending and none writes to a socket that is about to go.
+    this.#holds.close()
+    this.#answerHung(false)
+    this.#delays.wakeAll()
+    for (const socket of this.#sockets) socket.destroy()
+    const error = new Error('test auth server closed before the awaited condition was met')
+    for (const waiter of [...this.#waiters]) waiter.fail(error)
+    await closed
+  }
+
+  #notify(): void {
+    for (const waiter of [...this.#waiters]) waiter.check()
+  }
+
+  #answerHung(answer: boolean): void {
+    const hung = [...this.#hung]
+    this.#hung.clear()
+    for (const resume of hung) resume(answer)
+  }
+
+  #serve(req: IncomingMessage, res: ServerResponse): void {
+    this.#handle(req, res).catch((error: unknown) => {
+      if (res.headersSent) return void res.destroy()
+      sendJson(res, 500, { error: 'server_error', error_description: String(error) })
+    })
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET'
+    const { path, query } = splitTarget(req.url)
+    let countedRefresh = false
+    // In flight until answered or hung up on: the question tests ask is how many refreshes
+    // the client has outstanding, and an abandoned one is no longer outstanding for it,
+    // even though the server still processes it.
+    res.once('close', () => {
+      if (countedRefresh) this.#refreshInFlight--
+      this.#notify()
+    })
+    applyCors(req, res)
+    let body: string
+    try {
+      body = await readBody(req)
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) return sendJson(res, 413, { error: 'too_large' })
+      return void res.destroy()
+    }
+    if (path.startsWith('/__control/')) {
+      return handleControl(this.#controlTarget, method, path, body, res)
+    }
+    this.#record(req, method, path, query, body)
+    if (method === 'POST' && path === '/auth/refresh') {
+      this.#counters.refreshCalls++
+      // A client that hung up while its body was being read is no longer waiting for it.
+      if (!res.destroyed) {
+        countedRefresh = true
+        this.#refreshInFlight++
+        this.#maxConcurrentRefreshes = Math.max(this.#maxConcurrentRefreshes, this.#refreshInFlight)
+      }
+    }
+    this.#notify()
+    await this.#answer({ req, res, method, path, query, body })
+  }
+
+  async #answer(request: RoutedRequest): Promise<void> {
+    const { method, path, res } = request
+    if (method === 'OPTIONS') return sendPreflight(res)
+    if (!(await this.#holds.pass(path))) return
+    await this.#delays.wait(path)
+    if (this.#closing) return
+    await handleAppRoute(this.#routeContext, request)
+  }
+
+  #record(req: IncomingMessage, method: string, path: string, query: string, body: string) {
+    const entry: LoggedRequest = { method, path, query, at: this.#now() }
+    const { authorization } = req.headers
+    if (authorization !== undefined) entry.authorization = authorization
+    if (body !== '') entry.body = body
+    this.#log.push(Object.freeze(entry))
+    this.#counters.requests++
+  }
+
+  get #controlTarget(): ControlTarget {
+    return { server: this, holds: this.#holds, faults: this.#faults, delays: this.#delays }
+  }
+}
+
+/**
+ * Starts a real HTTP token server on 127.0.0.1 for tests: HS256 JWT access tokens,
+ * rotating refresh tokens with reuse detection, protected `/api/*` routes, fault
+ * injection, holds and counters. Node only.
+ *
+ * Any non-empty user name logs in with the password `'secret'`.
+ *
+ * Routes: `POST /auth/login {username, password}`, `POST /auth/refresh {refreshToken}`,
+ * `POST /auth/logout {refreshToken}`, protected `/api/*` (and the quirky
+ * `/api/soft-401`, which answers 200 `{code: 401}` instead of 401), `GET /public`,
+ * and the `/__control/*` routes mirroring the programmatic controls.
+ *
+ * @example
+ * ```ts
+ * const server = await createTestAuthServer()
+ * try {
+ *   const { accessToken } = server.login()
+ *   await fetch(`${server.url}/api/resource`, { headers: { authorization: `Bearer ${accessToken}` } })
+ * } finally {
+ *   await server.close()
+ * }
+ * ```
+ */
+export async function createTestAuthServer(
+  options: TestAuthServerOptions = {},
+): Promise<TestAuthServer> {
+  const now = options.now ?? Date.now
+  const store = new TokenStore({
+    now,
+    accessTokenTtl: options.accessTokenTtl ?? 1800,
+    refreshTokenTtl: options.refreshTokenTtl ?? 7 * 24 * 60 * 60,
+    rotateRefreshTokens: options.rotateRefreshTokens ?? true,
+  })
+  const http = createServer()
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject)
+    http.listen(options.port ?? 0, '127.0.0.1', () => {
+      http.off('error', reject)
+      resolve()
+    })
+  })
+  return new TestAuthServerImpl(http, now, store)
+}

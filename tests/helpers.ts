@@ -1,0 +1,100 @@
+import axios, { type AxiosInstance } from 'axios'
+import { waitFor } from 'xstate'
+import { type AuthClient, type AuthClientOptions, createAuthClient } from '../src/index.js'
+import {
+  createManualClock,
+  createTestAuthServer,
+  type ManualClock,
+  type TestAuthServer,
+  type TestAuthServerOptions,
+} from '../src/testing/index.js'
+
+type StateValue = Parameters<ReturnType<AuthClient['actor']['getSnapshot']>['matches']>[0]
+
+export interface Harness {
+  server: TestAuthServer
+  clock: ManualClock
+  http: AxiosInstance
+  auth: AuthClient
+  /** Every refresh token the client received, to prove none ever leaks. */
+  issuedRefreshTokens: string[]
+  warnings: string[]
+  /** Signs in through the server's login route, as an app would. */
+  signIn(): Promise<void>
+  /** Resolves when the machine's state matches `state` (e.g. 'refreshing'). */
+  until(state: StateValue): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * A real token server on loopback and a client talking to it, sharing one manual clock so
+ * token expiry on both sides moves only when a test says so.
+ */
+export async function createHarness(
+  clientOptions: Partial<AuthClientOptions> = {},
+  serverOptions: TestAuthServerOptions = {},
+): Promise<Harness> {
+  const clock = createManualClock(Date.now())
+  const server = await createTestAuthServer({ now: clock.now, ...serverOptions })
+  const http = axios.create({ baseURL: server.url })
+  const issuedRefreshTokens: string[] = []
+  const warnings: string[] = []
+  const auth = createAuthClient({
+    http,
+    clock,
+    onWarning: (message) => warnings.push(message),
+    refresh: async (session, { signal }) => {
+      const { data } = await axios.post(
+        `${server.url}/auth/refresh`,
+        { refreshToken: session.refreshToken },
+        { signal },
+      )
+      if (typeof data?.refreshToken === 'string') issuedRefreshTokens.push(data.refreshToken)
+      return data
+    },
+    ...clientOptions,
+  })
+  return {
+    server,
+    clock,
+    http,
+    auth,
+    issuedRefreshTokens,
+    warnings,
+    async signIn() {
+      const { data } = await axios.post(`${server.url}/auth/login`, {
+        username: 'ada',
+        password: 'secret',
+      })
+      issuedRefreshTokens.push(data.refreshToken)
+      auth.login(data)
+    },
+    async until(state) {
+      await waitFor(auth.actor, (snapshot) => snapshot.matches(state))
+    },
+    async close() {
+      auth.dispose()
+      await server.close()
+    },
+  }
+}
+
+/** JSON of a value that may hold cycles and class instances (inspection events do). */
+export function safeStringify(value: unknown): string {
+  const seen = new WeakSet<object>()
+  return JSON.stringify(value, (_key, item: unknown) => {
+    if (typeof item !== 'object' || item === null) return item
+    if (seen.has(item)) return '[cycle]'
+    seen.add(item)
+    return item
+  })
+}
+
+/** Settles every promise and reports how each ended, without unhandled rejections. */
+export async function outcomes<T>(promises: Promise<T>[]) {
+  const results = await Promise.allSettled(promises)
+  return {
+    fulfilled: results.filter((r) => r.status === 'fulfilled').length,
+    rejected: results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : [])),
+  }
+}
