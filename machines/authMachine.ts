@@ -100,12 +100,7 @@ function requestOf(event: AuthEvent): QueuedRequest | undefined {
     : undefined
 }
 
-/**
- * The session statechart. Pure: no I/O, no axios. The refresh call, the clock-dependent
- * guards and the delays are replaced by the client through `machine.provide()`; the defaults
- * here let the machine load on its own (tests, the Stately editor).
- */
-export const authMachine = setup({
+const machineSetup = setup({
   types: {
     context: {} as AuthContext,
     events: {} as AuthEvent,
@@ -196,7 +191,30 @@ export const authMachine = setup({
     })),
     emitLoggedOut: emit({ type: 'loggedOut' }),
   },
-}).createMachine({
+})
+
+// Logout here and logout in another tab end the session the same way.
+const endSession = {
+  target: '#auth.loggedOut',
+  actions: ['clearSession', 'clearError', 'emitLoggedOut'],
+} as const
+const endSessionRejectingQueue = {
+  target: '#auth.loggedOut',
+  actions: [
+    'clearSession',
+    'clearError',
+    { type: 'emitQueueRejected', params: { error: LOGGED_OUT } },
+    'clearQueue',
+    'emitLoggedOut',
+  ],
+} as const
+
+/**
+ * The session statechart. Pure: no I/O, no axios. The refresh call, the clock-dependent
+ * guards and the delays are replaced by the client through `machine.provide()`; the defaults
+ * here let the machine load on its own (tests, the Stately editor).
+ */
+export const authMachine = machineSetup.createMachine({
   id: 'auth',
   context: { session: null, generation: 0, queue: [], attempt: 0, error: null },
   initial: 'loggedOut',
@@ -239,11 +257,8 @@ export const authMachine = setup({
           reenter: true,
           actions: 'startSession',
         },
-        LOGOUT: { target: 'loggedOut', actions: ['clearSession', 'clearError', 'emitLoggedOut'] },
-        SESSION_ENDED: {
-          target: 'loggedOut',
-          actions: ['clearSession', 'clearError', 'emitLoggedOut'],
-        },
+        LOGOUT: endSession,
+        SESSION_ENDED: endSession,
       },
     },
     refreshing: {
@@ -253,6 +268,7 @@ export const authMachine = setup({
         requesting: {
           entry: 'countAttempt',
           invoke: {
+            id: 'refresh',
             src: 'refreshSession',
             input: ({ context }) => ({
               session: context.session ?? { accessToken: '' },
@@ -348,26 +364,8 @@ export const authMachine = setup({
           target: 'authenticated',
           actions: ['startSession', 'emitQueueReleased', 'clearQueue'],
         },
-        LOGOUT: {
-          target: 'loggedOut',
-          actions: [
-            'clearSession',
-            'clearError',
-            { type: 'emitQueueRejected', params: { error: LOGGED_OUT } },
-            'clearQueue',
-            'emitLoggedOut',
-          ],
-        },
-        SESSION_ENDED: {
-          target: 'loggedOut',
-          actions: [
-            'clearSession',
-            'clearError',
-            { type: 'emitQueueRejected', params: { error: LOGGED_OUT } },
-            'clearQueue',
-            'emitLoggedOut',
-          ],
-        },
+        LOGOUT: endSessionRejectingQueue,
+        SESSION_ENDED: endSessionRejectingQueue,
       },
     },
     expired: {

@@ -54,6 +54,16 @@ export async function createHarness(
     },
     ...clientOptions,
   })
+  // Invariant 2, checked on every snapshot of every client test: the queue only exists
+  // while refreshing.
+  const violations: string[] = []
+  auth.actor.subscribe((snapshot) => {
+    if (!snapshot.matches('refreshing') && snapshot.context.queue.length > 0) {
+      violations.push(
+        `${JSON.stringify(snapshot.value)} with ${snapshot.context.queue.length} queued`,
+      )
+    }
+  })
   return {
     server,
     clock,
@@ -75,6 +85,8 @@ export async function createHarness(
     async close() {
       auth.dispose()
       await server.close()
+      if (violations.length > 0)
+        throw new Error(`queue outside refreshing: ${violations.join('; ')}`)
     },
   }
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { createActor, fromPromise } from 'xstate'
 import {
   type AuthEmitted,
+  authMachine,
   configureAuthMachine,
   MAX_TIMER_DELAY,
   type RefreshFailure,
@@ -255,6 +256,21 @@ describe('the statechart, row by row', () => {
     for (let i = 0; i < 10; i += 1) clock.advance(MAX_TIMER_DELAY)
     expect(clock.maxDelayArmed).toBeLessThanOrEqual(MAX_TIMER_DELAY)
     expect(refreshes).toHaveLength(0)
+  })
+
+  it('names every action, guard, delay and actor, so the Stately editor shows no "inline"', () => {
+    const definition = JSON.stringify(authMachine.definition)
+    expect(definition).not.toMatch(/inline/)
+    const implementations = authMachine.implementations
+    for (const [, name] of definition.matchAll(/"(?:guard|src)":"([^"]+)"/g)) {
+      expect(
+        { ...implementations.guards, ...implementations.actors }[name ?? ''],
+        name,
+      ).toBeDefined()
+    }
+    for (const [, delay] of definition.matchAll(/xstate\.after\.(\w+)\./g)) {
+      expect(implementations.delays[delay ?? ''], delay).toBeDefined()
+    }
   })
 
   it('loads with its default implementations, as in the Stately editor', () => {
