@@ -78,6 +78,12 @@ export interface AuthClient {
   logout(): Promise<void>
   /** The current access token, waiting while a refresh runs; `null` when signed out. */
   getAccessToken(): Promise<string | null>
+  /**
+   * Tells the client the app is back (network online, tab visible, process resumed): a due
+   * refresh starts now, a stale session retries, a backoff wait is cut short. Browsers call
+   * it on `online` and `visibilitychange` by themselves.
+   */
+  wake(): void
   /** The XState actor: `getSnapshot()`, `subscribe()`, and `on()` for emitted events. */
   readonly actor: Actor<AuthMachine>
   /** Resolves once the stored session (if any) has been restored. */
@@ -89,6 +95,20 @@ export interface AuthClient {
 function redactInspection(event: InspectionEvent): InspectionEvent {
   // Cast back: redact keeps the shape, replacing only secret-named string fields.
   return redact(event as unknown as Record<string, unknown>) as unknown as InspectionEvent
+}
+
+/** In a browser, coming back online or to the foreground is the moment to catch up. */
+function listenForWake(wake: () => void): () => void {
+  if (typeof window === 'undefined' || typeof document === 'undefined') return () => undefined
+  const onVisible = () => {
+    if (document.visibilityState === 'visible') wake()
+  }
+  window.addEventListener('online', wake)
+  document.addEventListener('visibilitychange', onVisible)
+  return () => {
+    window.removeEventListener('online', wake)
+    document.removeEventListener('visibilitychange', onVisible)
+  }
 }
 
 function retryPolicy(retry: AuthClientOptions['retry']): RetryPolicy {
@@ -146,6 +166,9 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     actor.send({ type: 'LOGIN', session })
   })
 
+  const wake = () => actor.send({ type: 'WAKE' })
+  const stopWakeListeners = listenForWake(wake)
+
   const gate = createTokenGate(actor, waiters, now)
   const eject = installInterceptors({
     http,
@@ -188,8 +211,10 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
         throw error
       }
     },
+    wake,
     dispose() {
       eject()
+      stopWakeListeners()
       subscription.unsubscribe()
       actor.stop()
       waiters.rejectAll(() => new AuthError('The auth client was disposed.', 'DISPOSED'))

@@ -131,6 +131,24 @@ describe('refresh failures', () => {
     },
   )
 
+  it('wake() cuts a backoff short and retries a stale session at once', async () => {
+    h = await createHarness({ retry: { retries: 1, baseDelay: 60_000, maxDelay: 60_000 } })
+    await h.signIn()
+    h.server.failNextRefresh(503, { times: 2 })
+    h.server.expireAccessTokens()
+    const request = h.http.get('/api/resource')
+    await h.server.waitFor((s) => s.counters.refreshFailures === 1)
+    await h.until({ refreshing: 'backoff' })
+    h.auth.wake()
+    await expect(request).rejects.toBeInstanceOf(RefreshFailedError)
+    expect(h.server.counters.refreshCalls).toBe(2)
+    expect(h.auth.actor.getSnapshot().matches({ authenticated: 'stale' })).toBe(true)
+    h.auth.wake()
+    await h.server.waitFor((s) => s.counters.refreshSuccesses === 1)
+    await h.until({ authenticated: 'fresh' })
+    expect(h.server.counters.refreshCalls).toBe(3)
+  })
+
   it('a refresh function that throws synchronously is a transient failure', async () => {
     h = await createHarness({
       retry: false,
