@@ -13,6 +13,12 @@ import { redact } from './redact.js'
 import { createRefreshActor, defaultIsRefreshRejected, type RefreshFunction } from './refresh.js'
 import { sessionFromTokens, type TokenResponse } from './session.js'
 import { memorySession, type TokenStorage } from './storage.js'
+import {
+  type CrossTab,
+  type CrossTabOptions,
+  createCrossTab,
+  type TabMessage,
+} from './tabs/crossTab.js'
 import { createWaiters } from './waiters.js'
 
 /** Options of {@link createAuthClient}. Durations are in milliseconds. */
@@ -60,6 +66,13 @@ export interface AuthClientOptions {
   revoke?: (session: Readonly<Session>, context: { signal: AbortSignal }) => Promise<void>
   /** Receives warnings (storage failures, discarded sessions). Default: `console.warn`. */
   onWarning?: (message: string) => void
+  /**
+   * Coordinates the tabs of one browser profile: one refresh per expiry under a Web Lock,
+   * sessions and logouts handed over a BroadcastChannel, the lock-time re-check read from
+   * IndexedDB. Default: on where `window` and BroadcastChannel exist, off elsewhere (Node).
+   * Each missing browser API degrades to in-tab behaviour.
+   */
+  crossTab?: boolean | CrossTabOptions
   /** Time source for expiry, timers and backoff. Default: the system clock. For tests. */
   clock?: Clock
 }
@@ -111,6 +124,13 @@ function listenForWake(wake: () => void): () => void {
   }
 }
 
+function crossTabOptions(option: AuthClientOptions['crossTab']): CrossTabOptions | undefined {
+  const inBrowser = typeof window !== 'undefined' && typeof BroadcastChannel !== 'undefined'
+  if (option === undefined) return inBrowser ? {} : undefined
+  if (option === false) return undefined
+  return option === true ? {} : option
+}
+
 function retryPolicy(retry: AuthClientOptions['retry']): RetryPolicy {
   if (retry === false) return { ...DEFAULT_RETRY, retries: 0 }
   return { ...DEFAULT_RETRY, ...retry }
@@ -126,6 +146,14 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   const now = () => clock.now()
   const warn = options.onWarning ?? ((message: string) => console.warn(`auth-machine: ${message}`))
 
+  // Assigned right after the actor exists: messages and refreshes only arrive after start.
+  let onTabMessage: (message: TabMessage) => void = () => undefined
+  let endSessionHere: () => void = () => undefined
+  const tabOptions = crossTabOptions(options.crossTab)
+  const tabs: CrossTab | undefined = tabOptions
+    ? createCrossTab(tabOptions, (message) => onTabMessage(message))
+    : undefined
+
   const machine = configureAuthMachine({
     now,
     random: Math.random,
@@ -138,6 +166,9 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
         options.refresh,
         options.isRefreshRejected ?? defaultIsRefreshRejected,
         now,
+        tabs &&
+          ((input, signal, run) =>
+            tabs.refresh(input.session, now(), signal, run, () => endSessionHere())),
       ),
     },
   })
@@ -146,6 +177,18 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     clock,
     ...(inspect ? { inspect: (event: InspectionEvent) => inspect(redactInspection(event)) } : {}),
   })
+
+  endSessionHere = () => actor.send({ type: 'SESSION_ENDED' })
+  onTabMessage = (message) => {
+    if (message.type === 'ended') return actor.send({ type: 'SESSION_ENDED' })
+    const snapshot = actor.getSnapshot()
+    // A logged-out tab follows only a login; a refresh message there is a late straggler.
+    const signedOut = snapshot.matches('loggedOut') || snapshot.matches('expired')
+    if (!signedOut) return actor.send({ type: 'SESSION_SYNCED', session: message.session })
+    if (message.reason === 'login' || snapshot.matches('expired')) {
+      actor.send({ type: 'LOGIN', session: message.session })
+    }
+  }
 
   const waiters = createWaiters()
   actor.on('requestsReleased', ({ ids }) => waiters.resolve(ids))
@@ -166,6 +209,16 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     actor.send({ type: 'LOGIN', session })
   })
 
+  const announce = async (message: TabMessage) => {
+    try {
+      await tabs?.announce(message, now())
+    } catch (error) {
+      warn(
+        `could not share the session with other tabs (${error instanceof Error ? error.name : typeof error}).`,
+      )
+    }
+  }
+
   const wake = () => actor.send({ type: 'WAKE' })
   const stopWakeListeners = listenForWake(wake)
 
@@ -182,12 +235,14 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     actor,
     ready,
     login(tokens) {
-      actor.send({ type: 'LOGIN', session: sessionFromTokens(tokens, now()) })
+      const session = sessionFromTokens(tokens, now())
+      actor.send({ type: 'LOGIN', session })
+      announce({ type: 'session', reason: 'login', session })
     },
     async logout() {
       const { session } = actor.getSnapshot().context
       actor.send({ type: 'LOGOUT' })
-      await persistence.flushed()
+      await Promise.all([persistence.flushed(), announce({ type: 'ended' })])
       if (!session || !options.revoke) return
       try {
         await options.revoke({ ...session }, { signal: AbortSignal.timeout(10_000) })
@@ -213,6 +268,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     },
     wake,
     dispose() {
+      tabs?.close()
       eject()
       stopWakeListeners()
       subscription.unsubscribe()

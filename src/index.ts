@@ -37,3 +37,4 @@ export {
   type TokenStorage,
   type WebStorageOptions,
 } from './storage.js'
+export type { CrossTabOptions } from './tabs/crossTab.js'

@@ -58,6 +58,15 @@ function transientInfo(error: unknown): AuthErrorInfo {
 }
 
 /**
+ * Runs a refresh somewhere else (under the cross-tab lock); `run` does the actual call.
+ */
+export type RefreshCoordinator = (
+  input: RefreshInput,
+  signal: AbortSignal,
+  run: () => Promise<Session>,
+) => Promise<Session>
+
+/**
  * The machine's `refreshSession` actor: calls the user's function, validates what comes
  * back, and classifies any failure once so the statechart only reads `rejected`.
  */
@@ -65,8 +74,9 @@ export function createRefreshActor(
   refresh: RefreshFunction,
   isRefreshRejected: (error: unknown) => boolean,
   now: () => number,
+  coordinate: RefreshCoordinator = (_input, _signal, run) => run(),
 ) {
-  return fromPromise<Session, RefreshInput>(async ({ input, signal }) => {
+  async function run(input: RefreshInput, signal: AbortSignal): Promise<Session> {
     let body: unknown
     try {
       body = await refresh({ ...input.session }, { signal, attempt: input.attempt })
@@ -97,5 +107,8 @@ export function createRefreshActor(
       }
       throw failure
     }
-  })
+  }
+  return fromPromise<Session, RefreshInput>(({ input, signal }) =>
+    coordinate(input, signal, () => run(input, signal)),
+  )
 }

@@ -1,0 +1,111 @@
+import type { Session } from '../../machines/types.js'
+import { openSharedRecord, type SharedRecord, type SharedRecordStore } from './sharedRecord.js'
+
+/** Options of cross-tab coordination; `true` takes the defaults. */
+export interface CrossTabOptions {
+  /**
+   * Name of the BroadcastChannel, the Web Lock and the IndexedDB record. Clients with the
+   * same name (same origin) coordinate. Default `'auth-machine'`.
+   */
+  name?: string
+}
+
+/** What one tab tells the others. Sessions travel only inside the origin's own channel. */
+export type TabMessage =
+  | { type: 'session'; reason: 'login' | 'refresh'; session: Session }
+  | { type: 'ended' }
+
+/** Hands sessions between tabs and serialises their refreshes. */
+export interface CrossTab {
+  /** Tells the other tabs about a login or logout made here, and records it. */
+  announce(message: TabMessage, at: number): Promise<void>
+  /**
+   * Runs `refresh` under the cross-tab lock. Inside the lock the shared record is read
+   * again: a session another tab obtained meanwhile is returned instead of spending the
+   * refresh token, and a logout elsewhere calls `ended()` and discards the result.
+   */
+  refresh(
+    current: Session,
+    startedAt: number,
+    signal: AbortSignal,
+    refresh: () => Promise<Session>,
+    ended: () => void,
+  ): Promise<Session>
+  close(): void
+}
+
+/** The session a tab holds is outdated when the record holds a different, later one. */
+function isNewer(candidate: Session, current: Session): boolean {
+  return (
+    candidate.accessToken !== current.accessToken &&
+    (candidate.obtainedAt ?? 0) >= (current.obtainedAt ?? 0)
+  )
+}
+
+function endedSince(record: SharedRecord | undefined, since: number): boolean {
+  return record?.kind === 'ended' && record.at >= since
+}
+
+/** Thrown inside the lock when the session ended in another tab; the machine has moved on. */
+class EndedElsewhere extends Error {}
+
+/**
+ * Cross-tab coordination from whatever this runtime offers: BroadcastChannel for hand-over,
+ * Web Locks for one refresh at a time, IndexedDB for the record read inside the lock. Each
+ * missing piece degrades to in-tab behaviour, never to an error or a wait.
+ */
+export function createCrossTab(
+  options: CrossTabOptions,
+  onMessage: (message: TabMessage) => void,
+): CrossTab {
+  const name = options.name ?? 'auth-machine'
+  const channel =
+    typeof BroadcastChannel === 'undefined' ? undefined : new BroadcastChannel(`${name}:session`)
+  if (channel) {
+    channel.onmessage = (event: MessageEvent<TabMessage>) => onMessage(event.data)
+    // Node: a forgotten client must not keep the process alive.
+    ;(channel as { unref?: () => void }).unref?.()
+  }
+  const locks = typeof navigator === 'undefined' ? undefined : navigator.locks
+  const record: SharedRecordStore | undefined = openSharedRecord(name)
+
+  const underLock = <T>(signal: AbortSignal, run: () => Promise<T>): Promise<T> =>
+    // A lock is released when its holder's tab dies, and this request is abandoned when the
+    // refresh times out or the session ends (the signal), so no tab waits forever.
+    locks ? (locks.request(`${name}:refresh`, { signal }, run) as Promise<T>) : run()
+
+  return {
+    async announce(message, at) {
+      channel?.postMessage(message)
+      if (message.type === 'ended') await record?.write({ kind: 'ended', at })
+      else await record?.write({ kind: 'session', session: message.session })
+    },
+
+    async refresh(current, startedAt, signal, refresh, ended) {
+      try {
+        return await underLock(signal, async () => {
+          const shared = await record?.read()
+          if (endedSince(shared, startedAt)) throw new EndedElsewhere()
+          if (shared?.kind === 'session' && isNewer(shared.session, current)) {
+            return shared.session
+          }
+          const session = await refresh()
+          const written = await record?.write({ kind: 'session', session }, (now) =>
+            endedSince(now, startedAt),
+          )
+          if (written === false) throw new EndedElsewhere()
+          channel?.postMessage({ type: 'session', reason: 'refresh', session } satisfies TabMessage)
+          return session
+        })
+      } catch (error) {
+        if (error instanceof EndedElsewhere) ended()
+        throw error
+      }
+    },
+
+    close() {
+      channel?.close()
+      record?.close()
+    },
+  }
+}

@@ -1,0 +1,50 @@
+import { createReadStream, existsSync, statSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { extname, join, normalize, resolve } from 'node:path'
+
+const root = resolve(import.meta.dirname, '../..')
+
+/** URL prefix → folder. Only these are served: the built library, its peers, the pages. */
+const MOUNTS: Record<string, string> = {
+  '/dist/': join(root, 'dist'),
+  '/node_modules/xstate/': join(root, 'node_modules/xstate'),
+  '/node_modules/axios/': join(root, 'node_modules/axios'),
+  '/': join(root, 'tests/browser/pages'),
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.map': 'application/json',
+}
+
+/** Serves the browser test pages and the built library on 127.0.0.1. */
+export async function startPageServer(): Promise<{ url: string; close(): Promise<void> }> {
+  if (!existsSync(join(root, 'dist/src/index.js'))) {
+    throw new Error('dist/ is missing: run `npm run build` first (`npm test` does).')
+  }
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
+    const prefix = Object.keys(MOUNTS).find((p) => path.startsWith(p)) ?? '/'
+    const base = MOUNTS[prefix] as string
+    const file = normalize(join(base, path.slice(prefix.length) || 'index.html'))
+    if (!file.startsWith(base) || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404).end()
+      return
+    }
+    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' })
+    createReadStream(file).pipe(res)
+  })
+  await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((done) => {
+        server.closeAllConnections()
+        server.close(() => done())
+      }),
+  }
+}

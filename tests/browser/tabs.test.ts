@@ -1,0 +1,160 @@
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { createTestAuthServer, type TestAuthServer } from '../../src/testing/index.js'
+import { launchChromium } from './chromium.js'
+import { startPageServer } from './pageServer.js'
+
+interface TabApi {
+  refreshCalls: number
+  warnings: string[]
+  state(): string
+  token(): string | null
+  block(on: boolean): void
+  login(): Promise<void>
+  logout(): Promise<void>
+  fire(n: number): Promise<{ ok: number; errors: string[] }>
+}
+declare global {
+  interface Window {
+    tab: TabApi
+    tabReady?: boolean
+  }
+}
+
+let browser: Browser
+let pages: Awaited<ReturnType<typeof startPageServer>>
+let server: TestAuthServer
+let context: BrowserContext
+
+beforeAll(async () => {
+  browser = await launchChromium()
+  pages = await startPageServer()
+})
+afterAll(async () => {
+  await browser?.close()
+  await pages?.close()
+})
+afterEach(async () => {
+  await context?.close()
+  await server?.close()
+})
+
+/** Opens `count` tabs of one browser profile, each running the built library. */
+async function openTabs(count: number, storage = 'memory'): Promise<Page[]> {
+  server = await createTestAuthServer()
+  context = await browser.newContext()
+  const tabs: Page[] = []
+  for (let i = 0; i < count; i += 1) tabs.push(await openTab(storage))
+  return tabs
+}
+
+async function openTab(storage: string): Promise<Page> {
+  const page = await context.newPage()
+  page.on('pageerror', (error) => {
+    throw error
+  })
+  await page.goto(`${pages.url}/tab.html?api=${encodeURIComponent(server.url)}&storage=${storage}`)
+  await page.waitForFunction(() => window.tabReady === true)
+  return page
+}
+
+const untilState = (page: Page, state: string) =>
+  page.waitForFunction((s) => window.tab.state() === s, state)
+
+async function signInAll(tabs: Page[]) {
+  await tabs[0]?.evaluate(() => window.tab.login())
+  await Promise.all(tabs.map((tab) => untilState(tab, 'authenticated')))
+}
+
+const fireAll = (tabs: Page[], perTab: number) =>
+  Promise.all(tabs.map((tab) => tab.evaluate((n) => window.tab.fire(n), perTab)))
+
+describe('across tabs, in Chromium', () => {
+  it.each([2, 4, 8])(
+    '%i tabs on an expired token: 1 refresh, 0 reuse detections, every request succeeds',
+    async (count) => {
+      const tabs = await openTabs(count)
+      await signInAll(tabs)
+      server.expireAccessTokens()
+
+      const results = await fireAll(tabs, 10)
+
+      for (const result of results) expect(result).toEqual({ ok: 10, errors: [] })
+      expect(server.counters.refreshCalls).toBe(1)
+      expect(server.counters.reuseDetections).toBe(0)
+      expect(server.maxConcurrentRefreshes).toBe(1)
+    },
+  )
+
+  it('20 expiry rounds with 4 tabs on localStorage: 20 refreshes in total', async () => {
+    const tabs = await openTabs(4, 'local')
+    await signInAll(tabs)
+    for (let round = 1; round <= 20; round += 1) {
+      server.expireAccessTokens()
+      const results = await fireAll(tabs, 3)
+      for (const result of results) expect(result).toEqual({ ok: 3, errors: [] })
+      expect(server.counters.refreshCalls).toBe(round)
+    }
+    expect(server.counters.reuseDetections).toBe(0)
+    // Every tab ends on the same, current session.
+    const tokens = await Promise.all(tabs.map((tab) => tab.evaluate(() => window.tab.token())))
+    expect(new Set(tokens).size).toBe(1)
+  })
+
+  it('logout in one tab: every tab reaches loggedOut and sends nothing more with the old token', async () => {
+    const tabs = await openTabs(3)
+    await signInAll(tabs)
+    await tabs[1]?.evaluate(() => window.tab.logout())
+    await Promise.all(tabs.map((tab) => untilState(tab, 'loggedOut')))
+
+    const before = server.requests.length
+    const results = await fireAll(tabs, 2)
+    for (const result of results) expect(result.ok).toBe(0)
+    const after = server.requests.slice(before)
+    expect(after.length).toBeGreaterThan(0)
+    expect(after.every((r) => r.authorization === undefined)).toBe(true)
+  })
+
+  it('login in one tab signs the others in', async () => {
+    const tabs = await openTabs(3)
+    for (const tab of tabs) expect(await tab.evaluate(() => window.tab.state())).toBe('loggedOut')
+    await tabs[2]?.evaluate(() => window.tab.login())
+    await Promise.all(tabs.map((tab) => untilState(tab, 'authenticated')))
+    const results = await fireAll(tabs, 2)
+    for (const result of results) expect(result).toEqual({ ok: 2, errors: [] })
+    expect(server.counters.logins).toBe(1)
+  })
+
+  it('the tab holding the lock is closed mid-refresh: another tab completes the refresh', async () => {
+    const [holder, other] = await openTabs(2)
+    if (!holder || !other) throw new Error('tabs did not open')
+    await signInAll([holder, other])
+    await holder.evaluate(() => window.tab.block(true))
+    server.expireAccessTokens()
+
+    void holder.evaluate(() => window.tab.fire(1)).catch(() => undefined)
+    await holder.waitForFunction(() => window.tab.refreshCalls === 1)
+    await other.waitForFunction(async () => {
+      const { held } = await navigator.locks.query()
+      return held?.some((lock) => lock.name?.endsWith(':refresh')) ?? false
+    })
+    const waiting = other.evaluate(() => window.tab.fire(3))
+    await other.waitForFunction(() => window.tab.state() === 'refreshing')
+
+    await holder.close()
+    expect(await waiting).toEqual({ ok: 3, errors: [] })
+    expect(server.counters.refreshCalls).toBe(1)
+    expect(server.counters.reuseDetections).toBe(0)
+  })
+
+  it('localStorage that throws: each tab still works, with a warning', async () => {
+    const tabs = await openTabs(2, 'throwing')
+    await signInAll(tabs)
+    server.expireAccessTokens()
+    const results = await fireAll(tabs, 5)
+    for (const result of results) expect(result).toEqual({ ok: 5, errors: [] })
+    expect(server.counters.refreshCalls).toBe(1)
+    const warnings = await tabs[0]?.evaluate(() => window.tab.warnings)
+    expect(warnings?.join('\n')).toMatch(/storage\.(get|set)\(\) failed/)
+  })
+})
