@@ -40,20 +40,22 @@ afterEach(async () => {
 })
 
 /** Opens `count` tabs of one browser profile, each running the built library. */
-async function openTabs(count: number, storage = 'memory'): Promise<Page[]> {
+async function openTabs(count: number, storage = 'memory', query = ''): Promise<Page[]> {
   server = await createTestAuthServer()
   context = await browser.newContext()
   const tabs: Page[] = []
-  for (let i = 0; i < count; i += 1) tabs.push(await openTab(storage))
+  for (let i = 0; i < count; i += 1) tabs.push(await openTab(storage, query))
   return tabs
 }
 
-async function openTab(storage: string): Promise<Page> {
+async function openTab(storage: string, query: string): Promise<Page> {
   const page = await context.newPage()
   page.on('pageerror', (error) => {
     throw error
   })
-  await page.goto(`${pages.url}/tab.html?api=${encodeURIComponent(server.url)}&storage=${storage}`)
+  await page.goto(
+    `${pages.url}/tab.html?api=${encodeURIComponent(server.url)}&storage=${storage}${query}`,
+  )
   await page.waitForFunction(() => window.tabReady === true)
   return page
 }
@@ -145,6 +147,19 @@ describe('across tabs, in Chromium', () => {
     expect(await waiting).toEqual({ ok: 3, errors: [] })
     expect(server.counters.refreshCalls).toBe(1)
     expect(server.counters.reuseDetections).toBe(0)
+  })
+
+  it('without Web Locks, BroadcastChannel and IndexedDB: in-tab single flight, no error', async () => {
+    const [tab] = await openTabs(1, 'local', '&degrade=1')
+    if (!tab) throw new Error('tab did not open')
+    expect(await tab.evaluate(() => typeof BroadcastChannel)).toBe('undefined')
+    await tab.evaluate(() => window.tab.login())
+    for (let round = 1; round <= 3; round += 1) {
+      server.expireAccessTokens()
+      expect(await tab.evaluate(() => window.tab.fire(10))).toEqual({ ok: 10, errors: [] })
+      expect(server.counters.refreshCalls).toBe(round)
+    }
+    expect(await tab.evaluate(() => window.tab.warnings)).toEqual([])
   })
 
   it('localStorage that throws: each tab still works, with a warning', async () => {

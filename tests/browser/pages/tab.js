@@ -1,5 +1,5 @@
 // One "tab" of an app using the built library. The test drives it through `window.tab`.
-// Query: ?api=<token server origin>&storage=memory|local|throwing
+// Query: ?api=<token server origin>&storage=memory|local|throwing&degrade=1
 import axios from 'axios'
 import { createAuthClient, localStorageSession } from '/dist/src/index.js'
 
@@ -15,6 +15,13 @@ if (storageKind === 'throwing') {
   Storage.prototype.getItem = () => {
     throw new DOMException('denied', 'SecurityError')
   }
+}
+
+if (params.get('degrade') === '1') {
+  // An old browser: no Web Locks, no BroadcastChannel, no IndexedDB.
+  Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined })
+  delete globalThis.BroadcastChannel
+  Object.defineProperty(globalThis, 'indexedDB', { get: () => undefined })
 }
 
 let blockRefresh = false
