@@ -182,6 +182,11 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   onTabMessage = (message) => {
     if (message.type === 'ended') return actor.send({ type: 'SESSION_ENDED' })
     const snapshot = actor.getSnapshot()
+    if (message.type === 'hello') {
+      const { session } = snapshot.context
+      if (session) tabs?.tell({ type: 'session', reason: 'login', session })
+      return
+    }
     // A logged-out tab follows only a login; a refresh message there is a late straggler.
     const signedOut = snapshot.matches('loggedOut') || snapshot.matches('expired')
     if (!signedOut) return actor.send({ type: 'SESSION_SYNCED', session: message.session })
@@ -204,7 +209,9 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
 
   const ready = persistence.restore().then((session) => {
     // A login that happened while storage was read wins over the stored session.
-    if (!session || !actor.getSnapshot().matches('loggedOut')) return
+    if (!actor.getSnapshot().matches('loggedOut')) return
+    // Nothing stored (e.g. memory storage in a new tab): open tabs may hand theirs over.
+    if (!session) return tabs?.tell({ type: 'hello' })
     persistence.adopt(session)
     actor.send({ type: 'LOGIN', session })
   })

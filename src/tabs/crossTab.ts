@@ -14,11 +14,15 @@ export interface CrossTabOptions {
 export type TabMessage =
   | { type: 'session'; reason: 'login' | 'refresh'; session: Session }
   | { type: 'ended' }
+  /** A new tab without a session asks the open ones for theirs. */
+  | { type: 'hello' }
 
 /** Hands sessions between tabs and serialises their refreshes. */
 export interface CrossTab {
   /** Tells the other tabs about a login or logout made here, and records it. */
   announce(message: TabMessage, at: number): Promise<void>
+  /** Tells the other tabs without recording anything. */
+  tell(message: TabMessage): void
   /**
    * Runs `refresh` under the cross-tab lock. Inside the lock the shared record is read
    * again: a session another tab obtained meanwhile is returned instead of spending the
@@ -78,7 +82,13 @@ export function createCrossTab(
     async announce(message, at) {
       channel?.postMessage(message)
       if (message.type === 'ended') await record?.write({ kind: 'ended', at })
-      else await record?.write({ kind: 'session', session: message.session })
+      else if (message.type === 'session') {
+        await record?.write({ kind: 'session', session: message.session })
+      }
+    },
+
+    tell(message) {
+      channel?.postMessage(message)
     },
 
     async refresh(current, startedAt, signal, refresh, ended) {

@@ -127,6 +127,16 @@ describe('across tabs, in Chromium', () => {
     expect(server.counters.logins).toBe(1)
   })
 
+  it('a tab opened later, with memory storage, gets the session from the open tabs', async () => {
+    const tabs = await openTabs(2)
+    await signInAll(tabs)
+    const late = await openTab('memory', '')
+    await untilState(late, 'authenticated')
+    expect(await late.evaluate(() => window.tab.fire(2))).toEqual({ ok: 2, errors: [] })
+    expect(server.counters.logins).toBe(1)
+    expect(server.counters.refreshCalls).toBe(0)
+  })
+
   it('the tab holding the lock is closed mid-refresh: another tab completes the refresh', async () => {
     const [holder, other] = await openTabs(2)
     if (!holder || !other) throw new Error('tabs did not open')
