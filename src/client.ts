@@ -105,9 +105,31 @@ export interface AuthClient {
   dispose(): void
 }
 
+/**
+ * An actor ref whose snapshots come out redacted: inspectors such as Stately's read
+ * `actorRef.getSnapshot()` themselves, and the refresh actor's input holds the session.
+ */
+function redactRef<T extends object>(ref: T): T {
+  return new Proxy(ref, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target)
+      if (typeof value !== 'function') return value
+      if (property === 'getSnapshot' || property === 'getPersistedSnapshot') {
+        return () => redact(value.call(target))
+      }
+      return value.bind(target)
+    },
+  })
+}
+
 function redactInspection(event: InspectionEvent): InspectionEvent {
-  // Cast back: redact keeps the shape, replacing only secret-named string fields.
-  return redact(event as unknown as Record<string, unknown>) as unknown as InspectionEvent
+  // Cast back: redact keeps the shape, replacing only secret-named fields.
+  const copy = redact(event as unknown as Record<string, unknown>) as unknown as InspectionEvent
+  return {
+    ...copy,
+    actorRef: redactRef(copy.actorRef),
+    ...('sourceRef' in copy && copy.sourceRef ? { sourceRef: redactRef(copy.sourceRef) } : {}),
+  } as InspectionEvent
 }
 
 /** In a browser, coming back online or to the foreground is the moment to catch up. */

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import type { InspectionEvent } from 'xstate'
 import { createTestAuthServer, type TestAuthServer } from '../../src/testing/index.js'
 import { createHarness, type Harness, outcomes, safeStringify } from '../helpers.js'
 
@@ -103,5 +104,15 @@ describe('tokens stay where they belong', () => {
     expect(token).toBeTruthy()
     expect(safeStringify(inspected)).not.toContain(token)
     expect(inspected.length).toBeGreaterThan(5)
+    // Inspectors read snapshots from the refs too (the refresh actor's input is the session).
+    const refSnapshots = inspected.flatMap((event) => {
+      const inspection = event as InspectionEvent
+      const source = 'sourceRef' in inspection ? inspection.sourceRef : undefined
+      return [inspection.actorRef.getSnapshot(), source?.getSnapshot()]
+    })
+    expect(safeStringify(refSnapshots)).toContain('[redacted]')
+    for (const secret of [token, ...h.issuedRefreshTokens]) {
+      expect(safeStringify(refSnapshots)).not.toContain(secret)
+    }
   })
 })
