@@ -4,7 +4,7 @@ import { type AuthMachine, configureAuthMachine } from '../machines/authMachine.
 import { DEFAULT_RETRY, type RetryPolicy } from '../machines/timing.js'
 import type { Session } from '../machines/types.js'
 import { type Clock, systemClock } from './clock.js'
-import { AuthError, errorFromInfo } from './errors.js'
+import { AuthError, errorFromInfo, errorName } from './errors.js'
 import { createTokenGate } from './gate.js'
 import { installInterceptors } from './interceptors.js'
 import { type AttachTo, createOriginCheck, defaultAttachTo } from './origin.js'
@@ -242,9 +242,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     try {
       await tabs?.announce(message, now())
     } catch (error) {
-      warn(
-        `could not share the session with other tabs (${error instanceof Error ? error.name : typeof error}).`,
-      )
+      warn(`could not share the session with other tabs (${errorName(error)}).`)
     }
   }
 
@@ -276,7 +274,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       try {
         await options.revoke({ ...session }, { signal: AbortSignal.timeout(10_000) })
       } catch (error) {
-        warn(`revoke() failed (${error instanceof Error ? error.name : typeof error}).`)
+        warn(`revoke() failed (${errorName(error)}).`)
       }
     },
     async getAccessToken() {

@@ -82,3 +82,8 @@ export function errorFromInfo(info: AuthErrorInfo): AuthError {
       return new AuthError(info.message, 'CANCELED')
   }
 }
+
+/** Names an error for a warning without quoting its message, which might carry a token. */
+export function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error
+}

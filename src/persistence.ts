@@ -1,10 +1,7 @@
 import type { Session } from '../machines/types.js'
+import { errorName } from './errors.js'
 import { parseStoredSession } from './session.js'
 import type { TokenStorage } from './storage.js'
-
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : typeof error
-}
 
 /**
  * Mirrors the machine's session into the user's storage. Writes are chained so async
