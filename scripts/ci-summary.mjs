@@ -1,8 +1,9 @@
 // Prints the closing line CI is judged by: "N passed, M failed", totalling the vitest suite
-// and the demo run (one check). Exits non-zero when anything failed or nothing ran.
+// and the README checks (`npm run demo`, `npm start`: one each, given as exit statuses).
+// Exits non-zero when anything failed or nothing ran.
 import { readFileSync } from 'node:fs'
 
-const [reportPath, demoStatus] = process.argv.slice(2)
+const [reportPath, ...checkStatuses] = process.argv.slice(2)
 let passed = 0
 let failed = 0
 try {
@@ -14,8 +15,10 @@ try {
   console.log(`no test report at ${reportPath}: ${error.message}`)
   failed += 1
 }
-if (demoStatus === '0') passed += 1
-else failed += 1
+for (const status of checkStatuses) {
+  if (status === '0') passed += 1
+  else failed += 1
+}
 
 console.log(`${passed} passed, ${failed} failed`)
 process.exit(failed === 0 && passed > 1 ? 0 : 1)

@@ -1,5 +1,5 @@
 import { type AxiosInstance, type AxiosResponse, CanceledError } from 'axios'
-import { type Actor, createActor, type InspectionEvent } from 'xstate'
+import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate'
 import { type AuthMachine, configureAuthMachine } from '../machines/authMachine.js'
 import { DEFAULT_RETRY, type RetryPolicy } from '../machines/timing.js'
 import type { Session } from '../machines/types.js'
@@ -58,10 +58,11 @@ export interface AuthClientOptions {
    */
   retry?: Partial<RetryPolicy> | false
   /**
-   * Receives XState inspection events (e.g. `createBrowserInspector().inspect`) with every
-   * token and secret-named field replaced by `[redacted]`.
+   * Receives XState inspection events, as a function or an observer such as
+   * `createBrowserInspector().inspect`, with every token and secret-named field replaced by
+   * `[redacted]`.
    */
-  inspect?: (event: InspectionEvent) => void
+  inspect?: ((event: InspectionEvent) => void) | Observer<InspectionEvent>
   /** Called by `logout()` to revoke the session at the server; failures are reported, not thrown. */
   revoke?: (session: Readonly<Session>, context: { signal: AbortSignal }) => Promise<void>
   /** Receives warnings (storage failures, discarded sessions). Default: `console.warn`. */
@@ -194,7 +195,8 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       ),
     },
   })
-  const inspect = options.inspect
+  const inspector = options.inspect
+  const inspect = typeof inspector === 'function' ? inspector : inspector?.next?.bind(inspector)
   const actor = createActor(machine, {
     clock,
     ...(inspect ? { inspect: (event: InspectionEvent) => inspect(redactInspection(event)) } : {}),

@@ -19,7 +19,8 @@ export class AuthError extends Error {
 
   constructor(message: string, code: AuthErrorCode, status?: number) {
     super(message)
-    this.name = new.target.name
+    // Set explicitly by each class: minifiers rename classes, so `new.target.name` would not do.
+    this.name = 'AuthError'
     this.code = code
     this.status = status
   }
@@ -27,6 +28,7 @@ export class AuthError extends Error {
 
 /** The server refused the refresh token: the user has to sign in again. */
 export class SessionExpiredError extends AuthError {
+  override readonly name: string = 'SessionExpiredError'
   constructor(message = 'The session has expired; sign in again.', status?: number) {
     super(message, 'SESSION_EXPIRED', status)
   }
@@ -34,6 +36,7 @@ export class SessionExpiredError extends AuthError {
 
 /** The request waited for a token, but the user logged out (here or in another tab). */
 export class LoggedOutError extends AuthError {
+  override readonly name: string = 'LoggedOutError'
   constructor(message = 'The user is logged out.') {
     super(message, 'LOGGED_OUT')
   }
@@ -44,6 +47,7 @@ export class LoggedOutError extends AuthError {
  * every retry failed too. The session is kept: a later request tries again.
  */
 export class RefreshFailedError extends AuthError {
+  override readonly name: string = 'RefreshFailedError'
   constructor(
     message = 'The token refresh failed.',
     status?: number,
@@ -55,6 +59,7 @@ export class RefreshFailedError extends AuthError {
 
 /** The refresh call did not answer within `refreshTimeout`, on every attempt. */
 export class RefreshTimeoutError extends RefreshFailedError {
+  override readonly name: string = 'RefreshTimeoutError'
   constructor(message = 'The token refresh did not answer in time.') {
     super(message, undefined, 'REFRESH_TIMEOUT')
   }
@@ -62,6 +67,7 @@ export class RefreshTimeoutError extends RefreshFailedError {
 
 /** `login()` or a refresh produced something that is not a usable session. */
 export class InvalidSessionError extends AuthError {
+  override readonly name: string = 'InvalidSessionError'
   constructor(message: string, code: AuthErrorCode = 'INVALID_SESSION') {
     super(message, code)
   }
