@@ -1,5 +1,5 @@
 import { CanceledError, type GenericAbortSignal } from 'axios'
-import type { Actor } from 'xstate'
+import type { Actor, SnapshotFrom } from 'xstate'
 import type { AuthMachine } from '../machines/authMachine.js'
 import type { QueuedRequest } from '../machines/types.js'
 import type { Waiters } from './waiters.js'
@@ -49,7 +49,32 @@ export function createTokenGate(actor: Actor<AuthMachine>, waiters: Waiters, now
     }
   }
 
+  // What a request may go out with right now, kept current from the actor so the common
+  // case (a usable token) costs no state lookup: the grant while authenticated, `null`
+  // when signed out, `undefined` while requests must wait (refreshing).
+  let current: Grant | null | undefined
+  let expiresAt: number | undefined
+  const update = (snapshot: SnapshotFrom<AuthMachine>) => {
+    const { session, generation } = snapshot.context
+    expiresAt = session?.expiresAt
+    if (snapshot.matches('authenticated') && session) {
+      current = { token: session.accessToken, generation }
+    } else current = snapshot.matches('refreshing') ? undefined : null
+  }
+  update(actor.getSnapshot())
+  actor.subscribe(update)
+  const usable = () => expiresAt === undefined || now() < expiresAt
+
   return {
+    /**
+     * The token to send now without waiting: a grant, `null` when signed out, or
+     * `undefined` when the caller must wait (refresh running, token past its expiry).
+     */
+    tryAcquire(): Grant | null | undefined {
+      if (current === undefined || current === null) return current
+      return usable() ? current : undefined
+    },
+
     /**
      * The token to send now, waiting while a refresh runs or the token is past its expiry;
      * `null` when signed out. Rejects with the machine's typed errors.
@@ -62,13 +87,9 @@ export function createTokenGate(actor: Actor<AuthMachine>, waiters: Waiters, now
       // tokens must not turn every request into another refresh.
       let waited = false
       for (;;) {
-        const snapshot = actor.getSnapshot()
-        const { session, generation } = snapshot.context
-        const expired = session?.expiresAt !== undefined && now() >= session.expiresAt
-        if (snapshot.matches('authenticated') && session && (waited || !expired)) {
-          return { token: session.accessToken, generation }
-        }
-        if (!snapshot.matches('authenticated') && !snapshot.matches('refreshing')) return null
+        const grant = this.tryAcquire()
+        if (grant !== undefined) return grant
+        if (waited && current) return current
         await wait(description, signal, (request) => actor.send({ type: 'TOKEN_NEEDED', request }))
         waited = true
       }

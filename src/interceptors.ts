@@ -5,7 +5,7 @@ import {
   type InternalAxiosRequestConfig,
   isAxiosError,
 } from 'axios'
-import type { RequestDescription, TokenGate } from './gate.js'
+import type { Grant, RequestDescription, TokenGate } from './gate.js'
 
 declare module 'axios' {
   interface AxiosRequestConfig {
@@ -43,15 +43,30 @@ export function installInterceptors(options: InterceptorOptions): () => void {
   // which axios hands unchanged from the request interceptor to the response.
   const sentWith = new WeakMap<InternalAxiosRequestConfig, number>()
 
-  const request = http.interceptors.request.use(async (config) => {
-    if (config.skipAuth || !mayAttach(config)) return config
-    await ready
-    const grant = await gate.acquire(describe(config), config.signal)
+  let restored = false
+  void ready.then(() => {
+    restored = true
+  })
+
+  const attach = (config: InternalAxiosRequestConfig, grant: Grant | null) => {
     if (grant) {
       config.headers.set('Authorization', `Bearer ${grant.token}`)
       sentWith.set(config, grant.generation)
     }
     return config
+  }
+
+  const authorizeLater = async (config: InternalAxiosRequestConfig) => {
+    await ready
+    return attach(config, await gate.acquire(describe(config), config.signal))
+  }
+
+  // Not async: with a usable token the config goes straight on, without extra promise hops
+  // (this path is most of the library's per-request cost).
+  const request = http.interceptors.request.use((config) => {
+    if (config.skipAuth || !mayAttach(config)) return config
+    const grant = restored ? gate.tryAcquire() : undefined
+    return grant === undefined ? authorizeLater(config) : attach(config, grant)
   })
 
   async function replayAfterRejection<T>(

@@ -46,7 +46,9 @@ export function createOriginCheck(attachTo: AttachTo) {
     typeof attachTo === 'function'
       ? []
       : attachTo.map((entry) => (typeof entry === 'string' ? new URL(entry).origin : entry))
-  return (config: InternalAxiosRequestConfig): boolean => {
+  // With a list, a relative URL's fate depends on its baseURL only: decide once per baseURL.
+  const byBase = new Map<string, boolean>()
+  const check = (config: InternalAxiosRequestConfig): boolean => {
     const joined = joinedUrl(config)
     let url: URL
     try {
@@ -59,5 +61,17 @@ export function createOriginCheck(attachTo: AttachTo) {
     return entries.some((entry) =>
       typeof entry === 'string' ? entry === url.origin : entry.test(url.origin),
     )
+  }
+  if (typeof attachTo === 'function') return check
+  return (config: InternalAxiosRequestConfig): boolean => {
+    if (ABSOLUTE_URL.test(config.url ?? '')) return check(config)
+    const base = config.baseURL ?? ''
+    let allowed = byBase.get(base)
+    if (allowed === undefined) {
+      allowed = check(config)
+      // Bounded: apps use a handful of baseURLs; anything beyond is simply not cached.
+      if (byBase.size < 64) byBase.set(base, allowed)
+    }
+    return allowed
   }
 }

@@ -238,6 +238,14 @@ describe('session lifecycle', () => {
     expect((session?.expiresAt ?? 0) - h.clock.now()).toBe(1_800_000)
   })
 
+  it('before any login, requests go out without a token and their 401 reaches the app', async () => {
+    h = await createHarness()
+    await expect(h.http.get('/public')).resolves.toMatchObject({ status: 200 })
+    await expect(h.http.get('/api/resource')).rejects.toMatchObject({ response: { status: 401 } })
+    expect(h.server.requests.every((r) => r.authorization === undefined)).toBe(true)
+    expect(h.server.counters.refreshCalls).toBe(0)
+  })
+
   it('getAccessToken waits for a running refresh and returns null when signed out', async () => {
     h = await createHarness()
     expect(await h.auth.getAccessToken()).toBeNull()
