@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest'
+import { authMachine, configureAuthMachine } from '../../machines/index.js'
+import { faultOffsets, runOnClient } from './clientExecutor.js'
+import {
+  createAuthModel,
+  type DeclaredTransition,
+  declaredTransitions,
+  type ModelPath,
+} from './paths.mjs'
+import { runOnMachine } from './pureExecutor.js'
+
+// Paths are generated here, at test time, from the machine in machines/: never by hand.
+const declared = declaredTransitions(authMachine)
+const machinePaths = createAuthModel({ configureAuthMachine, profile: 'machine' }).paths()
+const clientPaths = createAuthModel({ configureAuthMachine, profile: 'client' }).paths()
+
+/**
+ * Declared transitions the real client cannot be made to take, with the reason. The gap of
+ * executor (b) must be exactly this list: a new transition the client cannot reach fails.
+ */
+const NOT_THROUGH_THE_CLIENT: Record<string, string> = {
+  'auth.loggedOut ─TOKEN_NEEDED→ (stays, actions only)':
+    'the gate (src/gate.ts acquire) returns null instead of asking when signed out',
+  'auth.expired ─TOKEN_NEEDED→ (stays, actions only)':
+    'the gate (src/gate.ts acquire) returns null instead of asking when signed out',
+}
+
+function report(executor: string, walked: Set<string>): DeclaredTransition[] {
+  const gaps = declared.filter((t) => !walked.has(t.key))
+  const lines = [
+    `${executor}: transitions covered: ${declared.length - gaps.length}/${declared.length}`,
+    ...gaps.map((t) => `  not covered: ${t.label}`),
+  ]
+  console.log(lines.join('\n'))
+  return gaps
+}
+
+function unique(paths: ModelPath[]): ModelPath[] {
+  const seen = new Set<string>()
+  return paths.filter((path) => !seen.has(path.name) && seen.add(path.name))
+}
+
+describe('paths generated from the machine', () => {
+  it('exist for both profiles, each unique and none a prefix of another', () => {
+    expect(declared.length).toBeGreaterThan(0)
+    expect(machinePaths.length).toBeGreaterThan(0)
+    expect(clientPaths.length).toBeGreaterThan(0)
+    for (const paths of [machinePaths, clientPaths]) {
+      const names = paths.map((p) => p.name)
+      expect(new Set(names).size).toBe(names.length)
+      for (const a of names) {
+        for (const b of names)
+          if (a !== b) expect(b.startsWith(`${a} → `), `${a} ⊂ ${b}`).toBe(false)
+      }
+    }
+  })
+})
+
+describe('executor (a): every path on the pure statechart', () => {
+  const walked = new Set<string>()
+  const paths = unique([...machinePaths, ...clientPaths])
+  for (const [index, path] of paths.entries()) {
+    it(`#${index + 1} ${path.name}`, async () => {
+      for (const key of await runOnMachine(path)) walked.add(key)
+    })
+  }
+
+  it('walked every declared transition', () => {
+    const gaps = report(`executor (a), ${paths.length} paths`, walked)
+    expect(
+      gaps.map((t) => t.label).join('\n') || 'none',
+      'declared transitions no path walks',
+    ).toBe('none')
+  })
+})
+
+describe('executor (b): every client path on the real client and token server', () => {
+  const walked = new Set<string>()
+  const attempts: string[] = []
+  const offsets = faultOffsets(clientPaths)
+  for (const [index, path] of clientPaths.entries()) {
+    it(`#${index + 1} ${path.name}`, async () => {
+      const run = await runOnClient(path, offsets[index])
+      for (const key of run.transitions) walked.add(key)
+      attempts.push(...run.attempts)
+    })
+  }
+
+  it('walked every declared transition an app can cause', () => {
+    const gaps = report(`executor (b), ${clientPaths.length} paths`, walked)
+    const unreachable = Object.entries(NOT_THROUGH_THE_CLIENT)
+    console.log(
+      [
+        'not producible through the client (the machine executor covers them):',
+        ...unreachable.map(([label, why]) => `  ${label}: ${why}`),
+        `refresh attempts ended by the server: ${[...new Set(attempts)].sort().join(', ')}`,
+      ].join('\n'),
+    )
+    expect(
+      gaps
+        .map((t) => t.label)
+        .sort()
+        .join('\n'),
+      'declared transitions the client paths do not walk',
+    ).toBe(
+      unreachable
+        .map(([label]) => label)
+        .sort()
+        .join('\n'),
+    )
+  })
+})

@@ -1,0 +1,128 @@
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { RefreshFaultKind } from '../../src/testing/index.js'
+import { type Command, createWorld, formatCommand, type World } from './world.js'
+
+/**
+ * Random interleavings of what an app, a token server, the clock and another tab do, run
+ * against the real client and the real server. After every command and at the end of every
+ * run, the invariants of DESIGN.md are checked:
+ *
+ * 1. at most one refresh in flight (the server's own count);
+ * 2. every request settles exactly once, and the queue only exists while refreshing; at the
+ *    end the server behaves and time passes until nothing waits, then every request must
+ *    have settled;
+ * 3. no refresh from a stale 401: each refresh episode must start for a token the server
+ *    refuses, that is due on the client's clock, or after a failed refresh; and the server
+ *    counts no more refresh calls than episodes plus failed calls (retries);
+ * 7. after a logout nothing leaves with a token held before it, and no session comes back
+ *    until a login (here or in another tab);
+ * 8. the session ends (loggedOut / expired) only by a logout or after a rejection was issued
+ *    (a 400/401/403 fault or a revocation), never from transient faults.
+ *
+ * CI: 500 runs, fixed seed. `npm run test:fuzz` (FUZZ=1): many more runs, random seed
+ * (printed; FUZZ_SEED and FUZZ_RUNS override).
+ */
+const FUZZ = process.env.FUZZ === '1'
+const SEED = FUZZ ? Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31) : 20_261_127
+const RUNS = FUZZ ? Number(process.env.FUZZ_RUNS ?? 5_000) : 500
+
+const FAULTS: RefreshFaultKind[] = [
+  500,
+  503,
+  429,
+  400,
+  401,
+  403,
+  'hang',
+  'reset',
+  'malformed',
+  'malformed-json',
+]
+
+const command: fc.Arbitrary<Command> = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('request' as const),
+      count: fc.integer({ min: 1, max: 3 }),
+      abortable: fc.boolean(),
+    }),
+  },
+  { weight: 2, arbitrary: fc.constant({ kind: 'abort' } as const) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'hold' } as const) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'release' } as const) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'expire' } as const) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'revoke' } as const) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('fault' as const),
+      fault: fc.constantFrom(...FAULTS),
+      times: fc.integer({ min: 1, max: 3 }),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('advance' as const),
+      ms: fc.constantFrom(500, 1_000, 4_000, 10_000, 60_000, 1_740_000, 1_800_000),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('sleep' as const),
+      ms: fc.constantFrom(60_000, 1_800_000, 3_600_000),
+    }),
+  },
+  { weight: 1, arbitrary: fc.constant({ kind: 'wake' } as const) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'login' } as const) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'logout' } as const) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'otherTabLogin' } as const) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'otherTabLogout' } as const) },
+)
+
+let world: World
+beforeAll(async () => {
+  world = await createWorld()
+})
+afterAll(async () => {
+  await world?.close()
+})
+
+describe('random interleavings against the real client and server', () => {
+  it(
+    `keep invariants 1, 2, 3, 7 and 8 (${RUNS} runs, seed ${SEED})`,
+    async () => {
+      if (FUZZ) console.log(`fuzzing: ${RUNS} runs, seed ${SEED} (FUZZ_SEED=${SEED} to replay)`)
+      const started = Date.now()
+      let runs = 0
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(command, { minLength: 1, maxLength: 15 }),
+          fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+          async (commands, jitter) => {
+            runs += 1
+            const violations = await world.run(commands, jitter)
+            if (violations.length > 0) {
+              throw new Error(
+                `${violations.join('\n')}\n  after: login → ${commands.map(formatCommand).join(' → ')} (jitter seed ${jitter})`,
+              )
+            }
+          },
+        ),
+        { numRuns: RUNS, seed: SEED },
+      )
+      console.log(
+        `${runs} runs in ${((Date.now() - started) / 1000).toFixed(1)} s, seed ${SEED}; exercised: ${JSON.stringify(world.exercised)}`,
+      )
+      expect(runs).toBe(RUNS)
+      // The runs must keep reaching the situations the invariants are about.
+      for (const [situation, count] of Object.entries(world.exercised)) {
+        expect(count, `runs that exercised ${situation}`).toBeGreaterThan(0)
+      }
+    },
+    FUZZ ? 3_600_000 : 120_000,
+  )
+})

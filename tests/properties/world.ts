@@ -1,0 +1,543 @@
+import axios, { AxiosHeaders } from 'axios'
+import type { SnapshotFrom } from 'xstate'
+import {
+  type AuthEvent,
+  type AuthMachine,
+  refreshDueAt,
+  type Session,
+} from '../../machines/index.js'
+import { type AuthClient, createAuthClient } from '../../src/index.js'
+import {
+  createTestAuthServer,
+  type HoldHandle,
+  type RefreshFaultKind,
+  TEST_PASSWORD,
+  type TestAuthServer,
+  type TokenSet,
+} from '../../src/testing/index.js'
+import { createConditions, createSleepableClock, type SleepableClock } from '../model/support.js'
+
+/** What a property run does, one command at a time; every run starts with a login. */
+export type Command =
+  | { kind: 'login' }
+  | { kind: 'logout' }
+  /** A burst of requests; abortable ones are aborted by the next `abort`. */
+  | { kind: 'request'; count: number; abortable: boolean }
+  | { kind: 'abort' }
+  /** A request the server parks until `release`: it carries the token of its time. */
+  | { kind: 'hold' }
+  | { kind: 'release' }
+  /** Every access token issued so far stops working at the server. */
+  | { kind: 'expire' }
+  | { kind: 'revoke' }
+  /** The next `times` refresh calls fail this way. */
+  | { kind: 'fault'; fault: RefreshFaultKind; times: number }
+  /** Time passes awake: timers fire, one at a time. */
+  | { kind: 'advance'; ms: number }
+  /** Time passes asleep: no timer runs. */
+  | { kind: 'sleep'; ms: number }
+  | { kind: 'wake' }
+  /** Another tab on the same channel logs in (a session handed over) or out. */
+  | { kind: 'otherTabLogin' }
+  | { kind: 'otherTabLogout' }
+
+export function formatCommand(command: Command): string {
+  switch (command.kind) {
+    case 'request':
+      return `request×${command.count}${command.abortable ? '(abortable)' : ''}`
+    case 'fault':
+      return `fault(${command.fault}${command.times > 1 ? `×${command.times}` : ''})`
+    case 'advance':
+    case 'sleep':
+      return `${command.kind}(${command.ms})`
+    default:
+      return command.kind
+  }
+}
+
+export const ACCESS_TTL_SECONDS = 1800
+export const REFRESH_MARGIN = 60_000
+export const REFRESH_TIMEOUT = 10_000
+export const RETRY = { retries: 1, baseDelay: 1_000, maxDelay: 2_000 }
+const START = Date.UTC(2030, 0, 1)
+const REJECTING: ReadonlySet<RefreshFaultKind> = new Set<RefreshFaultKind>([400, 401, 403])
+/** A run's step takes milliseconds; this long means something waits forever. */
+const WATCHDOG_MS = 5_000
+/** Timers the end of a run may fire to let every waiting request settle. */
+const DRAIN_TIMERS = 50
+
+interface Tracked {
+  settled: number
+  hold?: HoldHandle
+  released: boolean
+  controller: AbortController
+}
+
+/** What the runs exercised, summed over all runs: a property that stops reaching these fails. */
+export interface Exercised {
+  refreshEpisodes: number
+  refreshed: number
+  staleGeneration401s: number
+  timeouts: number
+  staleSessions: number
+  expiries: number
+  aborted: number
+  logoutsWhileRefreshing: number
+  sessionsSynced: number
+  sessionsEndedElsewhere: number
+  /** Requests seen leaving with a token: proves the invariant-7 check sees the headers. */
+  requestsWithToken: number
+}
+
+/** One token server for a whole property; each run gets a fresh client, clock and counters. */
+export interface World {
+  readonly server: TestAuthServer
+  readonly exercised: Exercised
+  /**
+   * Runs one command list; resolves with the violated invariants (empty when all hold).
+   * `jitter` seeds the retry jitter (the client's `Math.random`), so a run replays exactly.
+   */
+  run(commands: readonly Command[], jitter?: number): Promise<string[]>
+  close(): Promise<void>
+}
+
+let channels = 0
+
+/** A small seeded PRNG (mulberry32), to make the client's retry jitter reproducible. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
+  }
+}
+
+export async function createWorld(): Promise<World> {
+  let clock: SleepableClock = createSleepableClock(START)
+  let notify: () => void = () => undefined
+  const exercised: Exercised = {
+    refreshEpisodes: 0,
+    refreshed: 0,
+    staleGeneration401s: 0,
+    timeouts: 0,
+    staleSessions: 0,
+    expiries: 0,
+    aborted: 0,
+    logoutsWhileRefreshing: 0,
+    sessionsSynced: 0,
+    sessionsEndedElsewhere: 0,
+    requestsWithToken: 0,
+  }
+  const server = await createTestAuthServer({
+    now: () => clock.now(),
+    accessTokenTtl: ACCESS_TTL_SECONDS,
+    refreshTokenTtl: 400 * 86_400,
+  })
+  // The server's fault queue, mirrored: each refresh call it decides takes the oldest fault.
+  // That tells a hung call (`'hang'`: decided, never answered) from one about to be answered.
+  let faults: RefreshFaultKind[] = []
+  let decided = 0
+  let lastFault: RefreshFaultKind | undefined
+  const queueFault = (kind: RefreshFaultKind, times: number) => {
+    for (let i = 0; i < times; i += 1) faults.push(kind)
+    server.failNextRefresh(kind, { times })
+  }
+  const clearFaults = () => {
+    faults = []
+    server.clearFaults()
+  }
+  // Every server event (request start, response end, hold change, counter) is seen here,
+  // synchronously: the fault mirror follows, and what runs wait for is re-checked.
+  server
+    .waitFor((s) => {
+      const { refreshSuccesses, refreshFailures } = s.counters
+      for (; decided < refreshSuccesses + refreshFailures; decided += 1) lastFault = faults.shift()
+      notify()
+      return false
+    })
+    .catch(() => undefined)
+
+  async function run(commands: readonly Command[], jitter = 0): Promise<string[]> {
+    // The client takes `Math.random` for its jitter when it is created: seed it for this run.
+    const random = Math.random
+    Math.random = seededRandom(jitter)
+    try {
+      return await runSeeded(commands)
+    } finally {
+      Math.random = random
+    }
+  }
+
+  async function runSeeded(commands: readonly Command[]): Promise<string[]> {
+    clock = createSleepableClock(START)
+    const conditions = createConditions(WATCHDOG_MS)
+    notify = conditions.notify
+    clearFaults()
+    server.resetCounters()
+    decided = 0
+    lastFault = undefined
+    const violations: string[] = []
+    const violation = (message: string) => {
+      if (!violations.includes(message)) violations.push(message)
+    }
+
+    // What leaves the client, seen from the client: our interceptor is registered first, so
+    // axios runs it after the client's and it sees the Authorization header that goes out.
+    const http = axios.create({ baseURL: server.url })
+    const sentAuthorizations: string[] = []
+    http.interceptors.request.use((config) => {
+      const authorization = AxiosHeaders.from(config.headers).get('Authorization')
+      sentAuthorizations.push(typeof authorization === 'string' ? authorization : '')
+      if (typeof authorization === 'string') exercised.requestsWithToken += 1
+      return config
+    })
+    const refreshTokensSent: string[] = []
+    let refreshesInTransit = 0
+    const channel = { name: `properties-${process.pid}-${++channels}` }
+    const auth: AuthClient = createAuthClient({
+      http,
+      clock,
+      crossTab: channel,
+      refreshMargin: REFRESH_MARGIN,
+      refreshTimeout: REFRESH_TIMEOUT,
+      retry: RETRY,
+      onWarning: (message) => violation(`warning: ${message}`),
+      refresh: async (session, { signal }) => {
+        refreshTokensSent.push(session.refreshToken ?? '')
+        refreshesInTransit += 1
+        try {
+          const { data } = await axios.post(
+            `${server.url}/auth/refresh`,
+            { refreshToken: session.refreshToken },
+            { signal },
+          )
+          return data
+        } finally {
+          refreshesInTransit -= 1
+          conditions.notify()
+        }
+      },
+    })
+    await auth.ready
+
+    // Bookkeeping for the invariants.
+    const heldTokens = new Set<string>() // every token this client has held
+    const deadTokens = new Set<string>() // those held before a logout
+    let sentMark = 0 // requests sent before the last logout
+    let refreshMark = 0
+    let loggingOut = false
+    let signedOut = false // by a logout, until the next login here or in another tab
+    let rejectionsIssued = 0 // 400/401/403 faults queued and revocations
+    let expiries = 0
+    let episodes = 0
+
+    // Only to count what the runs exercised (the checks themselves look from outside).
+    const inspection = auth.actor.system.inspect((event) => {
+      if (event.type !== '@xstate.event' || event.actorRef !== auth.actor) return
+      const received = event.event as AuthEvent
+      const { context } = auth.actor.getSnapshot()
+      if (received.type === 'TOKEN_REJECTED' && received.generation < context.generation) {
+        exercised.staleGeneration401s += 1
+      }
+      if (received.type === 'REQUEST_ABORTED') exercised.aborted += 1
+      if (received.type === 'SESSION_SYNCED') exercised.sessionsSynced += 1
+      if (received.type === 'SESSION_ENDED') exercised.sessionsEndedElsewhere += 1
+      if (received.type === 'LOGOUT' && auth.actor.getSnapshot().matches('refreshing')) {
+        exercised.logoutsWhileRefreshing += 1
+      }
+    })
+    const subscription = auth.actor.subscribe({
+      next: (snapshot) => {
+        observe(snapshot)
+        conditions.notify()
+      },
+    })
+    let previous: SnapshotFrom<AuthMachine> = auth.actor.getSnapshot()
+    function observe(snapshot: SnapshotFrom<AuthMachine>): void {
+      const before = previous
+      previous = snapshot
+      const { session, queue } = snapshot.context
+      if (session) {
+        heldTokens.add(session.accessToken)
+        if (session.refreshToken) heldTokens.add(session.refreshToken)
+      }
+      // Invariant 2: the queue only exists while refreshing.
+      if (!snapshot.matches('refreshing') && queue.length > 0) {
+        violation(`invariant 2: ${queue.length} queued in ${JSON.stringify(snapshot.value)}`)
+      }
+      // Invariant 3: a refresh starts only for a token that is really bad (the server refuses
+      // it), due on the client's clock, or after a failed refresh (stale). A 401 for an older
+      // token, with the current one still good, is none of these.
+      if (snapshot.context.generation > before.context.generation && before.matches('refreshing')) {
+        exercised.refreshed += 1
+      }
+      const { error } = snapshot.context
+      if (error !== before.context.error && error?.code === 'REFRESH_TIMEOUT')
+        exercised.timeouts += 1
+      if (
+        snapshot.matches({ authenticated: 'stale' }) &&
+        !before.matches({ authenticated: 'stale' })
+      ) {
+        exercised.staleSessions += 1
+      }
+      if (snapshot.matches('refreshing') && before.matches('authenticated')) {
+        episodes += 1
+        exercised.refreshEpisodes += 1
+        const current = before.context.session as Session
+        const refused = server.verifyAccessToken(current.accessToken) === null
+        const dueAt = refreshDueAt(current, REFRESH_MARGIN)
+        const due = dueAt !== undefined && clock.now() >= dueAt
+        const stale = before.matches({ authenticated: 'stale' })
+        if (!refused && !due && !stale) {
+          violation(
+            'invariant 3: a refresh started while the server still accepts the current token, which is not due, after no failure (a stale 401?)',
+          )
+        }
+      }
+      // Invariant 7: after logout, no late result signs the client back in.
+      if (signedOut && session) violation('invariant 7: a session appeared after logout')
+      // Invariant 8: only a logout or a server rejection ends the session.
+      if (snapshot.matches('loggedOut') && !before.matches('loggedOut') && !loggingOut) {
+        violation(`invariant 8: logged out without a logout, from ${JSON.stringify(before.value)}`)
+      }
+      if (snapshot.matches('expired') && !before.matches('expired')) {
+        expiries += 1
+        exercised.expiries += 1
+        if (expiries > rejectionsIssued) {
+          violation(
+            `invariant 8: expired ${expiries}× with ${rejectionsIssued} rejection(s) issued`,
+          )
+        }
+      }
+    }
+
+    const requests: Tracked[] = []
+    const abortable: AbortController[] = []
+    const track = (url: string, hold?: HoldHandle): Tracked => {
+      const request: Tracked = {
+        settled: 0,
+        released: false,
+        controller: new AbortController(),
+        ...(hold ? { hold } : {}),
+      }
+      requests.push(request)
+      const settle = () => {
+        request.settled += 1
+        if (request.settled > 1) violation('invariant 2: a request settled twice')
+        conditions.notify()
+      }
+      http.get(url, { signal: request.controller.signal }).then(settle, settle)
+      return request
+    }
+    let holds = 0
+
+    const parked = (r: Tracked) => r.hold !== undefined && !r.released && r.hold.waiting() > 0
+    /**
+     * Nothing moves by itself any more: every request has settled, is parked at the server or
+     * waits in the queue, and the refresh call (if any) hangs at the server.
+     */
+    const quiet = () => {
+      const snapshot = auth.actor.getSnapshot()
+      const unparked = requests.filter((r) => r.settled === 0 && !parked(r)).length
+      if (unparked !== snapshot.context.queue.length) return false
+      // A call the client abandoned counts at the server until the socket's close reaches
+      // it: in real time that happens long before any backoff ends, so time waits for it.
+      if (server.refreshInFlight > refreshesInTransit) return false
+      if (!snapshot.matches({ refreshing: 'requesting' })) return refreshesInTransit === 0
+      return (
+        refreshesInTransit === 1 &&
+        server.refreshInFlight >= 1 &&
+        decided >= server.counters.refreshCalls &&
+        lastFault === 'hang'
+      )
+    }
+    const settle = (what: string) =>
+      conditions.until(quiet, () => {
+        const snapshot = auth.actor.getSnapshot()
+        const lost = requests.filter((r) => r.settled === 0 && !parked(r)).length
+        return `quiet after ${what}: in ${JSON.stringify(snapshot.value)}, ${lost} request(s) neither settled nor parked, ${snapshot.context.queue.length} queued, ${refreshesInTransit} refresh call(s) in transit (a request that never settles breaks invariant 2)`
+      })
+
+    /** The app's own login call, to the server's login route (not through `http`). */
+    const signIn = async () =>
+      (await axios.post(`${server.url}/auth/login`, { username: 'ada', password: TEST_PASSWORD }))
+        .data as TokenSet
+
+    const otherTab = () =>
+      createAuthClient({
+        http: axios.create({ baseURL: server.url }),
+        crossTab: channel,
+        clock: { now: clock.now, setTimeout: () => 0, clearTimeout: () => undefined },
+        onWarning: (message) => violation(`warning (other tab): ${message}`),
+        refresh: () => Promise.reject(new Error('the other tab does not refresh here')),
+      })
+
+    /** A logout is about to happen: mark what the client held so far as dead. */
+    const endSession = () => {
+      for (const token of heldTokens) deadTokens.add(token)
+      sentMark = sentAuthorizations.length
+      refreshMark = refreshTokensSent.length
+      signedOut = true
+    }
+
+    async function perform(command: Command): Promise<void> {
+      switch (command.kind) {
+        case 'login':
+          signedOut = false
+          return auth.login(await signIn())
+        case 'logout':
+          // From here on, whatever the client held is dead: nothing may leave with it.
+          endSession()
+          loggingOut = true
+          await auth.logout()
+          loggingOut = false
+          return
+        case 'request':
+          for (let i = 0; i < command.count; i += 1) {
+            const request = track('/api/resource')
+            if (command.abortable) abortable.push(request.controller)
+          }
+          return
+        case 'abort':
+          for (const controller of abortable.splice(0)) controller.abort()
+          return
+        case 'hold': {
+          holds += 1
+          const url = `/api/slow/${holds}`
+          track(url, server.hold(url))
+          return
+        }
+        case 'release': {
+          const oldest = requests.find((r) => r.hold && !r.released)
+          if (!oldest) return
+          oldest.released = true
+          return oldest.hold?.release()
+        }
+        case 'expire':
+          return server.expireAccessTokens()
+        case 'revoke':
+          rejectionsIssued += 1
+          return server.revokeSessions()
+        case 'fault':
+          if (REJECTING.has(command.fault)) rejectionsIssued += command.times
+          return queueFault(command.fault, command.times)
+        case 'advance': {
+          // Timer by timer, letting each one's consequences play out before the next.
+          let remaining = command.ms
+          for (let next = clock.nextIn(); next !== undefined && next <= remaining; ) {
+            clock.advance(next)
+            remaining -= next
+            await settle(`a timer during ${formatCommand(command)}`)
+            next = clock.nextIn()
+          }
+          return clock.advance(remaining)
+        }
+        case 'sleep':
+          return clock.sleep(command.ms)
+        case 'wake':
+          return auth.wake()
+        case 'otherTabLogin': {
+          signedOut = false
+          const tokens = await signIn()
+          const tab = otherTab()
+          tab.login(tokens)
+          return conditions
+            .until(
+              () => auth.actor.getSnapshot().context.session?.accessToken === tokens.accessToken,
+              () => 'the other tab’s session to be adopted',
+            )
+            .finally(() => tab.dispose())
+        }
+        case 'otherTabLogout': {
+          const snapshot = auth.actor.getSnapshot()
+          if (!snapshot.matches('authenticated') && !snapshot.matches('refreshing')) return
+          endSession()
+          loggingOut = true
+          const tab = otherTab()
+          await tab.logout()
+          await conditions
+            .until(
+              () => auth.actor.getSnapshot().matches('loggedOut'),
+              () => 'the other tab’s logout to arrive',
+            )
+            .finally(() => tab.dispose())
+          loggingOut = false
+          return
+        }
+      }
+    }
+
+    function checkAfterCommand(): void {
+      // Invariant 1: one refresh in flight at most.
+      if (server.maxConcurrentRefreshes > 1) {
+        violation(`invariant 1: ${server.maxConcurrentRefreshes} refreshes in flight at once`)
+      }
+      // Invariant 3, counted: each call is the first of a justified episode or a retry after
+      // a failed call.
+      const { refreshCalls, refreshFailures } = server.counters
+      if (refreshCalls > episodes + refreshFailures) {
+        violation(
+          `invariant 3: ${refreshCalls} refresh calls for ${episodes} episodes and ${refreshFailures} failed calls`,
+        )
+      }
+      // Invariant 7: nothing leaves with a token held before a logout.
+      for (const authorization of sentAuthorizations.slice(sentMark)) {
+        const token = authorization.replace(/^Bearer /, '')
+        if (deadTokens.has(token)) violation('invariant 7: a request left with a logged-out token')
+      }
+      for (const token of refreshTokensSent.slice(refreshMark)) {
+        if (deadTokens.has(token)) violation('invariant 7: a logged-out refresh token was spent')
+      }
+    }
+
+    try {
+      for (const command of [{ kind: 'login' } as const, ...commands]) {
+        await perform(command)
+        await settle(formatCommand(command))
+        checkAfterCommand()
+      }
+      // The end: the server behaves again and time passes until nothing waits any more.
+      clearFaults()
+      for (const request of requests) {
+        request.released = true
+        request.hold?.release()
+      }
+      server.releaseHung()
+      for (let timers = 0; ; timers += 1) {
+        await settle('the end of the run')
+        const waiting = requests.some((r) => r.settled === 0)
+        if (!waiting && !auth.actor.getSnapshot().matches('refreshing')) break
+        const next = clock.nextIn()
+        if (next === undefined || timers === DRAIN_TIMERS) {
+          violation(
+            `invariant 2: ${requests.filter((r) => r.settled === 0).length} request(s) never settled`,
+          )
+          break
+        }
+        clock.advance(next)
+      }
+      checkAfterCommand()
+      return violations
+    } finally {
+      inspection.unsubscribe()
+      subscription.unsubscribe()
+      auth.dispose()
+      server.releaseHung()
+      for (const request of requests) request.hold?.release()
+      await server.waitFor((s) => s.refreshInFlight === 0)
+    }
+  }
+
+  return {
+    server,
+    exercised,
+    run,
+    async close() {
+      notify = () => undefined
+      await server.close()
+    },
+  }
+}
