@@ -177,24 +177,21 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     ? createCrossTab(tabOptions, (message) => onTabMessage(message))
     : undefined
 
+  const refreshActor = createRefreshActor(
+    options.refresh,
+    options.isRefreshRejected ?? defaultIsRefreshRejected,
+    now,
+    tabs &&
+      ((input, signal, run) =>
+        tabs.refresh(input.session, now(), signal, run, () => endSessionHere())),
+  )
   const machine = configureAuthMachine({
     now,
     random: Math.random,
     ...(options.refreshMargin === undefined ? {} : { refreshMargin: options.refreshMargin }),
     ...(options.refreshTimeout === undefined ? {} : { refreshTimeout: options.refreshTimeout }),
     retry: retryPolicy(options.retry),
-  }).provide({
-    actors: {
-      refreshSession: createRefreshActor(
-        options.refresh,
-        options.isRefreshRejected ?? defaultIsRefreshRejected,
-        now,
-        tabs &&
-          ((input, signal, run) =>
-            tabs.refresh(input.session, now(), signal, run, () => endSessionHere())),
-      ),
-    },
-  })
+  }).provide({ actors: { refreshSession: refreshActor.logic } })
   const inspector = options.inspect
   const inspect = typeof inspector === 'function' ? inspector : inspector?.next?.bind(inspector)
   const actor = createActor(machine, {
@@ -228,7 +225,11 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   )
 
   const persistence = createPersistence(options.storage ?? memorySession(), warn)
-  const subscription = actor.subscribe((snapshot) => persistence.save(snapshot.context.session))
+  const subscription = actor.subscribe((snapshot) => {
+    persistence.save(snapshot.context.session)
+    // A call still on the wire when the machine gave up (or the session ended) is cancelled.
+    if (!snapshot.matches('refreshing')) refreshActor.abandon()
+  })
   actor.start()
 
   const ready = persistence.restore().then((session) => {
@@ -297,6 +298,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     },
     wake,
     dispose() {
+      refreshActor.abandon()
       tabs?.close()
       eject()
       stopWakeListeners()

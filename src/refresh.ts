@@ -108,7 +108,51 @@ export function createRefreshActor(
       throw failure
     }
   }
-  return fromPromise<Session, RefreshInput>(({ input, signal }) =>
-    coordinate(input, signal, () => run(input, signal)),
-  )
+  // One call per refresh token. A retry after a timeout joins the call still on the wire
+  // rather than spending the same token again: a slow server that does process the first
+  // call would otherwise see the token reused, and with rotation revoke the session.
+  let inflight: { key: string; call: Promise<Session>; controller: AbortController } | undefined
+  function spend(input: RefreshInput): Promise<Session> {
+    const key = input.session.refreshToken ?? input.session.accessToken
+    if (inflight?.key === key) return inflight.call
+    const controller = new AbortController()
+    const call = coordinate(input, controller.signal, () => run(input, controller.signal))
+    const entry = { key, call, controller }
+    inflight = entry
+    const settle = () => {
+      if (inflight === entry) inflight = undefined
+    }
+    call.then(settle, settle)
+    return call
+  }
+
+  return {
+    logic: fromPromise<Session, RefreshInput>(({ input, signal }) =>
+      untilAborted(spend(input), signal),
+    ),
+    /** Cancels the call on the wire: the machine stopped waiting for any refresh. */
+    abandon(): void {
+      inflight?.controller.abort()
+      inflight = undefined
+    },
+  }
+}
+
+/** Settles with `promise`, or rejects as soon as `signal` aborts, leaving `promise` running. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(value)
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(error)
+      },
+    )
+  })
 }

@@ -9,7 +9,12 @@ import { createTestAuthServer } from '../../src/testing/index.js'
 import { startVisualizer, type Visualizer } from '../../visualizer/serve.mjs'
 import { launchChromium } from './chromium.js'
 
-const docs = resolve(import.meta.dirname, '../../docs')
+// The README's screenshot is refreshed on demand (UPDATE_SCREENSHOT=1 npm test); every run
+// saves its own under test-results/ so the page can be compared with it.
+const screenshots = resolve(
+  import.meta.dirname,
+  process.env.UPDATE_SCREENSHOT === '1' ? '../../docs' : '../../test-results',
+)
 
 let visualizer: Visualizer
 let browser: Browser
@@ -136,8 +141,8 @@ describe('visualizer', () => {
       document.querySelector('[data-testid="event-log"]')?.textContent?.includes('→ refreshing'),
     )
 
-    mkdirSync(docs, { recursive: true })
-    await page.screenshot({ path: join(docs, 'visualizer.png'), fullPage: true })
+    mkdirSync(screenshots, { recursive: true })
+    await page.screenshot({ path: join(screenshots, 'visualizer.png'), fullPage: true })
 
     gate.release()
     await page.waitForSelector(state('authenticated.fresh'))

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { waitFor } from 'xstate'
 import {
   AuthError,
   RefreshFailedError,
@@ -90,22 +91,49 @@ describe('refresh failures', () => {
       retry: { retries: 1, baseDelay: 200, maxDelay: 200 },
     })
     await h.signIn()
-    h.server.failNextRefresh('hang', { times: 2 })
+    h.server.failNextRefresh('hang')
     h.server.expireAccessTokens()
     const pending = outcomes(burst(5))
-    for (let calls = 1; calls <= 2; calls += 1) {
-      await h.server.waitFor((s) => s.counters.refreshCalls === calls)
-      h.clock.advance(5000)
-      if (calls === 1) h.clock.advance(200)
-    }
+    await h.server.waitFor((s) => s.counters.refreshCalls === 1)
+    await waitFor(h.auth.actor, (snapshot) => snapshot.context.queue.length === 5)
+    h.clock.advance(5000)
+    h.clock.advance(200)
+    // The retry joins the call still on the wire instead of spending the token again.
+    expect(h.auth.actor.getSnapshot().matches({ refreshing: 'requesting' })).toBe(true)
+    h.clock.advance(5000)
 
     const result = await pending
     expect(result.fulfilled).toBe(0)
     expect(result.rejected).toHaveLength(5)
     for (const error of result.rejected) expect(error).toBeInstanceOf(RefreshTimeoutError)
     expect(h.auth.actor.getSnapshot().matches({ authenticated: 'stale' })).toBe(true)
-    // The abandoned calls were aborted on the client side.
+    expect(h.server.counters.refreshCalls).toBe(1)
+    // Giving up cancels the call on the wire.
     await h.server.waitFor((s) => s.refreshInFlight === 0)
+    // The server is back: the next request refreshes with a new call and succeeds.
+    await expect(h.http.get('/api/resource')).resolves.toMatchObject({ status: 200 })
+    expect(h.server.counters.refreshCalls).toBe(2)
+  })
+
+  it('a slow refresh the server still processes after the timeout is adopted, not spent twice', async () => {
+    h = await createHarness({
+      refreshTimeout: 5000,
+      retry: { retries: 2, baseDelay: 100, maxDelay: 100 },
+    })
+    await h.signIn()
+    const slow = h.server.hold('/auth/refresh')
+    h.server.expireAccessTokens()
+    const request = h.http.get('/api/resource')
+    await slow.untilWaiting(1)
+    h.clock.advance(5000)
+    h.clock.advance(100)
+    expect(h.auth.actor.getSnapshot().context.attempt).toBe(2)
+
+    slow.release()
+    await expect(request).resolves.toMatchObject({ status: 200 })
+    expect(h.server.counters.refreshCalls).toBe(1)
+    expect(h.server.counters.reuseDetections).toBe(0)
+    expect(h.auth.actor.getSnapshot().matches({ authenticated: 'fresh' })).toBe(true)
   })
 
   it.each([

@@ -54,6 +54,8 @@ interface Attempt {
   /** Parks the refresh call at the server until the path says how it ends. */
   hold: HoldHandle | undefined
   revoke: boolean
+  /** The attempt joined the call a timed-out attempt left on the wire: no new call. */
+  joined: boolean
 }
 
 interface Tracked {
@@ -97,6 +99,22 @@ function attemptEnd(steps: ModelStep[], from: number): AttemptEnd {
     return 'abandoned'
   }
   return 'open'
+}
+
+/**
+ * How the refresh call started at `from` ends. A retry after a timeout joins the call still
+ * on the wire (the client never spends a refresh token twice), so the call lives on through
+ * timeouts as long as the machine stays in `refreshing`.
+ */
+function callEnd(steps: ModelStep[], from: number): AttemptEnd {
+  let index = from
+  for (;;) {
+    const end = attemptEnd(steps, index)
+    if (end !== 'timeout') return end
+    const next = steps.findIndex((step, i) => i > index && step.spawned)
+    if (next < 0 || !steps[next]?.before.snapshot.matches({ refreshing: 'backoff' })) return end
+    index = next
+  }
 }
 
 /** The step after which the client first holds a token of `generation`. */
@@ -255,9 +273,16 @@ export async function runOnClient(
   const queuedUrls = () => auth.actor.getSnapshot().context.queue.map((r) => r.url)
   const quiet = () =>
     [...tracked.values()].every((r) => r.settled > 0 || r.held || queuedUrls().includes(r.url)) &&
-    // An abandoned refresh call counts at the server until the socket's close reaches it.
-    server.refreshInFlight <=
-      (auth.actor.getSnapshot().matches({ refreshing: 'requesting' }) ? 1 : 0)
+    // An abandoned refresh call counts at the server until the socket's close reaches it. A
+    // call that timed out stays on the wire through the backoff, for the retry to join.
+    server.refreshInFlight <= callsOnTheWire()
+  const callsOnTheWire = () => {
+    const snapshot = auth.actor.getSnapshot()
+    if (snapshot.matches({ refreshing: 'requesting' })) return 1
+    return snapshot.matches({ refreshing: 'backoff' }) && currentAttempt()?.end === 'timeout'
+      ? 1
+      : 0
+  }
   const urlOf = new Map<string, string>()
   for (const step of steps) {
     const request = (step.machineEvent as { request?: QueuedRequest } | null)?.request
@@ -343,19 +368,30 @@ export async function runOnClient(
   /** Before a step that starts an attempt: arrange at the server how the path ends it. */
   function prepareAttempt(index: number): void {
     const end = attemptEnd(steps, index)
-    const attempt: Attempt = { end, how: end, hold: undefined, revoke: false }
-    if (end === 'timeout') {
+    const previous = currentAttempt()
+    if (
+      previous?.end === 'timeout' &&
+      steps[index]?.before.snapshot.matches({ refreshing: 'backoff' })
+    ) {
+      const how = 'joins the call still on the wire'
+      attempts.push({ ...previous, end, how, joined: true })
+      report.push(how)
+      return
+    }
+    const final = callEnd(steps, index)
+    const attempt: Attempt = { end, how: final, hold: undefined, revoke: false, joined: false }
+    if (final === 'timeout') {
       server.failNextRefresh('hang')
       attempt.how = 'timeout (hang)'
     } else {
       attempt.hold = server.hold('/auth/refresh')
-      if (end === 'rejected') {
+      if (final === 'rejected') {
         const kind = REJECTIONS[faults.rejected++ % REJECTIONS.length] ?? 401
         if (kind === 'revoke') attempt.revoke = true
         else server.failNextRefresh(kind)
         attempt.how = `rejected (${kind})`
       }
-      if (end === 'transient') {
+      if (final === 'transient') {
         const kind = TRANSIENTS[faults.transient++ % TRANSIENTS.length] ?? 500
         server.failNextRefresh(kind)
         attempt.how = `transient (${kind})`
@@ -366,9 +402,12 @@ export async function runOnClient(
   }
 
   /** After a step that started an attempt: the call must have reached the server. */
+  const callsMade = () => attempts.filter((attempt) => !attempt.joined).length
+
   async function attemptArrived(): Promise<void> {
     const attempt = currentAttempt()
-    const calls = attempts.length
+    if (attempt?.joined) return
+    const calls = callsMade()
     await watchdog(
       server.waitFor((s) => s.counters.refreshCalls >= calls),
       `refresh call ${calls} at the server`,
@@ -459,8 +498,9 @@ export async function runOnClient(
       expect(comparable(snapshot.context), where).toEqual(comparable(expected.context))
       expect(clock.now(), where).toBe(step.after.now)
       expect(clock.pending(), `${where}: timers armed`).toBe(Object.keys(step.after.timers).length)
-      // A refresh call reaches the server exactly when the model enters `requesting`.
-      expect(server.counters.refreshCalls, `${where}: refresh calls`).toBe(attempts.length)
+      // A refresh call reaches the server exactly when the model enters `requesting`, except
+      // for a retry that joins the call a timeout left on the wire.
+      expect(server.counters.refreshCalls, `${where}: refresh calls`).toBe(callsMade())
       expect(server.maxConcurrentRefreshes, where).toBeLessThanOrEqual(1)
       // The token changes exactly with the generation.
       const token = snapshot.context.session?.accessToken

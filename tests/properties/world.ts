@@ -346,13 +346,15 @@ export async function createWorld(): Promise<World> {
       // A call the client abandoned counts at the server until the socket's close reaches
       // it: in real time that happens long before any backoff ends, so time waits for it.
       if (server.refreshInFlight > refreshesInTransit) return false
-      if (!snapshot.matches({ refreshing: 'requesting' })) return refreshesInTransit === 0
-      return (
+      const hung =
         refreshesInTransit === 1 &&
         server.refreshInFlight >= 1 &&
         decided >= server.counters.refreshCalls &&
         lastFault === 'hang'
-      )
+      if (snapshot.matches({ refreshing: 'requesting' })) return hung
+      // A call that timed out stays on the wire through the backoff, for the retry to join.
+      if (snapshot.matches({ refreshing: 'backoff' })) return refreshesInTransit === 0 || hung
+      return refreshesInTransit === 0
     }
     const settle = (what: string) =>
       conditions.until(quiet, () => {
