@@ -49,10 +49,15 @@ export function installInterceptors(options: InterceptorOptions): () => void {
   })
 
   const attach = (config: InternalAxiosRequestConfig, grant: Grant | null) => {
-    if (grant) {
-      config.headers.set('Authorization', `Bearer ${grant.token}`)
-      sentWith.set(config, grant.generation)
-    }
+    if (!grant) return config
+    const value = `Bearer ${grant.token}`
+    const { headers } = config
+    // A plain property write when no Authorization header exists in any spelling: set()
+    // normalises names and costs more than the rest of this interceptor.
+    if (headers.Authorization === undefined && headers.authorization === undefined) {
+      headers.Authorization = value
+    } else headers.set('Authorization', value)
+    sentWith.set(config, grant.generation)
     return config
   }
 
