@@ -1,28 +1,12 @@
 // The token server's control routes (/__control/*), reached through the page's own origin.
 
-/** What the next refresh call should do instead of refreshing. */
-export type FaultKind =
-  | 500
-  | 503
-  | 429
-  | 400
-  | 401
-  | 403
-  | 'malformed'
-  | 'malformed-json'
-  | 'hang'
-  | 'reset'
+// Types only: the server itself runs in Node; the page talks to it over HTTP.
+import type { RefreshFaultKind, TestAuthServerCounters } from 'auth-machine/testing'
 
-export interface ServerCounters {
-  logins: number
-  refreshCalls: number
-  refreshSuccesses: number
-  refreshFailures: number
-  reuseDetections: number
-  unauthorized: number
-  protectedOk: number
-  requests: number
-}
+/** What the next refresh call should do instead of refreshing. */
+export type FaultKind = RefreshFaultKind
+
+export type ServerCounters = TestAuthServerCounters
 
 export interface ServerStatus {
   counters: ServerCounters
