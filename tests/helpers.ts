@@ -1,15 +1,37 @@
 import axios, { type AxiosInstance } from 'axios'
 import { waitFor } from 'xstate'
-import { type AuthClient, type AuthClientOptions, createAuthClient } from '../src/index.js'
+import {
+  type AuthClient,
+  type AuthClientOptions,
+  createAuthClient,
+  type RefreshFunction,
+} from '../src/index.js'
 import {
   createManualClock,
   createTestAuthServer,
   type ManualClock,
+  TEST_PASSWORD,
   type TestAuthServer,
   type TestAuthServerOptions,
+  type TokenSet,
 } from '../src/testing/index.js'
 
 type StateValue = Parameters<ReturnType<AuthClient['actor']['getSnapshot']>['matches']>[0]
+
+/**
+ * The `refresh` option as an app writes it for the token server at `url`: a bare axios call
+ * (never the protected instance), the refresh token in the JSON body.
+ */
+export function refreshAt(url: string): RefreshFunction {
+  return async (session, { signal }) =>
+    (await axios.post(`${url}/auth/refresh`, { refreshToken: session.refreshToken }, { signal }))
+      .data
+}
+
+/** The app's own login call to the token server at `url`. */
+export async function signInAt(url: string): Promise<TokenSet> {
+  return (await axios.post(`${url}/auth/login`, { username: 'ada', password: TEST_PASSWORD })).data
+}
 
 export interface Harness {
   server: TestAuthServer
@@ -43,13 +65,9 @@ export async function createHarness(
     http,
     clock,
     onWarning: (message) => warnings.push(message),
-    refresh: async (session, { signal }) => {
-      const { data } = await axios.post(
-        `${server.url}/auth/refresh`,
-        { refreshToken: session.refreshToken },
-        { signal },
-      )
-      if (typeof data?.refreshToken === 'string') issuedRefreshTokens.push(data.refreshToken)
+    refresh: async (session, context) => {
+      const data = await refreshAt(server.url)(session, context)
+      if (typeof data.refreshToken === 'string') issuedRefreshTokens.push(data.refreshToken)
       return data
     },
     ...clientOptions,
@@ -72,12 +90,9 @@ export async function createHarness(
     issuedRefreshTokens,
     warnings,
     async signIn() {
-      const { data } = await axios.post(`${server.url}/auth/login`, {
-        username: 'ada',
-        password: 'secret',
-      })
-      issuedRefreshTokens.push(data.refreshToken)
-      auth.login(data)
+      const tokens = await signInAt(server.url)
+      issuedRefreshTokens.push(tokens.refreshToken)
+      auth.login(tokens)
     },
     async until(state) {
       await waitFor(auth.actor, (snapshot) => snapshot.matches(state))

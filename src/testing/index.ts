@@ -5,7 +5,11 @@
  * @packageDocumentation
  */
 export { createManualClock, type ManualClock, type ManualTimerHandle } from './clock.js'
-export type { FailNextRefreshOptions, RefreshFaultKind } from './faults.js'
+export {
+  type FailNextRefreshOptions,
+  REFRESH_FAULT_KINDS,
+  type RefreshFaultKind,
+} from './faults.js'
 export type { HoldHandle } from './holds.js'
 export { type AccessTokenClaims, type DecodedJwt, decodeJwt } from './jwt.js'
 export { TEST_PASSWORD } from './routes.js'

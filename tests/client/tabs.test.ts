@@ -2,7 +2,7 @@ import axios from 'axios'
 import { afterEach, describe, expect, it } from 'vitest'
 import { waitFor } from 'xstate'
 import { type AuthClient, createAuthClient } from '../../src/index.js'
-import { createHarness, type Harness } from '../helpers.js'
+import { createHarness, type Harness, refreshAt } from '../helpers.js'
 
 // Node has BroadcastChannel but neither Web Locks nor IndexedDB: here crossTab hands sessions
 // over and degrades to in-tab single flight. The browser suite covers locks and IndexedDB.
@@ -22,14 +22,7 @@ async function twoTabs() {
   second = createAuthClient({
     http,
     crossTab,
-    refresh: async (session, { signal }) =>
-      (
-        await axios.post(
-          `${h.server.url}/auth/refresh`,
-          { refreshToken: session.refreshToken },
-          { signal },
-        )
-      ).data,
+    refresh: refreshAt(h.server.url),
   })
   return { other: second, http }
 }

@@ -13,10 +13,9 @@ import {
   createTestAuthServer,
   type HoldHandle,
   type RefreshFaultKind,
-  TEST_PASSWORD,
   type TestAuthServer,
-  type TokenSet,
 } from '../../src/testing/index.js'
+import { refreshAt, signInAt } from '../helpers.js'
 import {
   ACCESS_TTL_SECONDS,
   MODEL_START,
@@ -204,14 +203,7 @@ export async function runOnClient(
     refreshTimeout: MODEL_TIMING.refreshTimeout,
     retry: MODEL_TIMING.retry,
     onWarning: (message) => warnings.push(message),
-    refresh: async (session, { signal }) => {
-      const { data } = await axios.post(
-        `${server.url}/auth/refresh`,
-        { refreshToken: session.refreshToken },
-        { signal },
-      )
-      return data
-    },
+    refresh: refreshAt(server.url),
   })
   log.follow(auth.actor)
   const inspection = auth.actor.system.inspect(log.inspect)
@@ -249,9 +241,7 @@ export async function runOnClient(
   }
 
   /** The app's own login call, to the server's login route. */
-  const signIn = async () =>
-    (await axios.post(`${server.url}/auth/login`, { username: 'ada', password: TEST_PASSWORD }))
-      .data as TokenSet
+  const signIn = () => signInAt(server.url)
 
   /** Another tab on the same channel, which never runs a timer or a refresh of its own. */
   const otherTab = () =>

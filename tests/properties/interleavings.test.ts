@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { RefreshFaultKind } from '../../src/testing/index.js'
+import { REFRESH_FAULT_KINDS } from '../../src/testing/index.js'
 import { type Command, createWorld, formatCommand, type World } from './world.js'
 
 /**
@@ -27,18 +27,7 @@ const FUZZ = process.env.FUZZ === '1'
 const SEED = FUZZ ? Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31) : 20_261_127
 const RUNS = FUZZ ? Number(process.env.FUZZ_RUNS ?? 5_000) : 500
 
-const FAULTS: RefreshFaultKind[] = [
-  500,
-  503,
-  429,
-  400,
-  401,
-  403,
-  'hang',
-  'reset',
-  'malformed',
-  'malformed-json',
-]
+const FAULTS = REFRESH_FAULT_KINDS
 
 const command: fc.Arbitrary<Command> = fc.oneof(
   {

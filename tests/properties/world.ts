@@ -11,10 +11,9 @@ import {
   createTestAuthServer,
   type HoldHandle,
   type RefreshFaultKind,
-  TEST_PASSWORD,
   type TestAuthServer,
-  type TokenSet,
 } from '../../src/testing/index.js'
+import { refreshAt, signInAt } from '../helpers.js'
 import { createConditions, createSleepableClock, type SleepableClock } from '../model/support.js'
 
 /** What a property run does, one command at a time; every run starts with a login. */
@@ -205,16 +204,11 @@ export async function createWorld(): Promise<World> {
       refreshTimeout: REFRESH_TIMEOUT,
       retry: RETRY,
       onWarning: (message) => violation(`warning: ${message}`),
-      refresh: async (session, { signal }) => {
+      refresh: async (session, { signal, attempt }) => {
         refreshTokensSent.push(session.refreshToken ?? '')
         refreshesInTransit += 1
         try {
-          const { data } = await axios.post(
-            `${server.url}/auth/refresh`,
-            { refreshToken: session.refreshToken },
-            { signal },
-          )
-          return data
+          return await refreshAt(server.url)(session, { signal, attempt })
         } finally {
           refreshesInTransit -= 1
           conditions.notify()
@@ -364,9 +358,7 @@ export async function createWorld(): Promise<World> {
       })
 
     /** The app's own login call, to the server's login route (not through `http`). */
-    const signIn = async () =>
-      (await axios.post(`${server.url}/auth/login`, { username: 'ada', password: TEST_PASSWORD }))
-        .data as TokenSet
+    const signIn = () => signInAt(server.url)
 
     const otherTab = () =>
       createAuthClient({

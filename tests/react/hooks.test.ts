@@ -13,7 +13,7 @@ import {
   useAuthEvent,
   useAuthSelector,
 } from '../../src/react/index.js'
-import { createHarness, type Harness, outcomes } from '../helpers.js'
+import { createHarness, type Harness, outcomes, signInAt } from '../helpers.js'
 
 // happy-dom provides XMLHttpRequest, which would make axios use its XHR adapter; these tests
 // talk to the real token server through Node's HTTP stack instead (the browser path is
@@ -140,10 +140,7 @@ describe('useAuth', () => {
   it('logs in with tokens from the app and reports a kept session after transient failures', async () => {
     const h = await harness({ retry: false })
     const { result } = renderHook(() => useAuth(), { wrapper: providerFor(h.auth) })
-    const { data } = await axios.post(`${h.server.url}/auth/login`, {
-      username: 'ada',
-      password: 'secret',
-    })
+    const data = await signInAt(h.server.url)
     act(() => result.current.login(data))
     expect(result.current).toMatchObject({ status: 'authenticated', generation: 1 })
 
