@@ -422,6 +422,22 @@ ${table(
 
 // ---------------------------------------------------------------- the page
 
+/** The four goal rows of a burst section, the same for both kinds of burst. */
+function burstGoals(prefix, verdicts, noPeer) {
+  return [
+    [`${prefix}: 1 refresh for every N`, verdicts.oneRefresh, ''],
+    [`${prefix}: 0 failed or hung`, verdicts.noFailures, ''],
+    [`${prefix}: linear in N`, verdicts.linear, `slope ${fmt(verdicts.slope, 2)}`],
+    [
+      `${prefix}: no slower than the fastest peer`,
+      verdicts.vsFastest,
+      verdicts.fastest
+        ? `N = ${int(verdicts.large)}: ${ms(verdicts.oursLarge)} ms vs ${verdicts.fastest} ${ms(verdicts.bestLarge)} ms`
+        : noPeer,
+    ],
+  ]
+}
+
 export function renderReport(data) {
   const { machine, versions, runs } = data
   const overhead = overheadSection(data.overhead)
@@ -460,34 +476,8 @@ sockets, so 401s keep arriving after the refresh finished: the late-401 race at 
       overhead.verdicts.text,
     ],
     ['1. ahead of every peer', overhead.verdicts.ahead, overhead.verdicts.aheadText],
-    ['2a. expired token: 1 refresh for every N', expired.verdicts.oneRefresh, ''],
-    ['2a. expired token: 0 failed or hung', expired.verdicts.noFailures, ''],
-    [
-      '2a. expired token: linear in N',
-      expired.verdicts.linear,
-      `slope ${fmt(expired.verdicts.slope, 2)}`,
-    ],
-    [
-      '2a. expired token: no slower than the fastest peer',
-      expired.verdicts.vsFastest,
-      expired.verdicts.fastest
-        ? `N = ${int(expired.verdicts.large)}: ${ms(expired.verdicts.oursLarge)} ms vs ${expired.verdicts.fastest} ${ms(expired.verdicts.bestLarge)} ms`
-        : '',
-    ],
-    ['2b. 401 burst: 1 refresh for every N', rejected.verdicts.oneRefresh, ''],
-    ['2b. 401 burst: 0 failed or hung', rejected.verdicts.noFailures, ''],
-    [
-      '2b. 401 burst: linear in N',
-      rejected.verdicts.linear,
-      `slope ${fmt(rejected.verdicts.slope, 2)}`,
-    ],
-    [
-      '2b. 401 burst: no slower than the fastest peer',
-      rejected.verdicts.vsFastest,
-      rejected.verdicts.fastest
-        ? `N = ${int(rejected.verdicts.large)}: ${ms(rejected.verdicts.oursLarge)} ms vs ${rejected.verdicts.fastest} ${ms(rejected.verdicts.bestLarge)} ms`
-        : 'no peer completed every request',
-    ],
+    ...burstGoals('2a. expired token', expired.verdicts, ''),
+    ...burstGoals('2b. 401 burst', rejected.verdicts, 'no peer completed every request'),
     [
       '3. late 401: 1 refresh, 0 reuse detections',
       late.verdicts.oneRefresh && late.verdicts.noReuse,

@@ -171,7 +171,6 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
 
   // Assigned right after the actor exists: messages and refreshes only arrive after start.
   let onTabMessage: (message: TabMessage) => void = () => undefined
-  let endSessionHere: () => void = () => undefined
   const tabOptions = crossTabOptions(options.crossTab)
   const tabs: CrossTab | undefined = tabOptions
     ? createCrossTab(tabOptions, (message) => onTabMessage(message))
@@ -183,7 +182,8 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     now,
     tabs &&
       ((input, signal, run) =>
-        tabs.refresh(input.session, now(), signal, run, () => endSessionHere())),
+        // A logout elsewhere seen inside the lock ends the session here as its message would.
+        tabs.refresh(input.session, now(), signal, run, () => onTabMessage({ type: 'ended' }))),
   )
   const machine = configureAuthMachine({
     now,
@@ -199,7 +199,6 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     ...(inspect ? { inspect: (event: InspectionEvent) => inspect(redactInspection(event)) } : {}),
   })
 
-  endSessionHere = () => actor.send({ type: 'SESSION_ENDED' })
   onTabMessage = (message) => {
     if (message.type === 'ended') return actor.send({ type: 'SESSION_ENDED' })
     const snapshot = actor.getSnapshot()
