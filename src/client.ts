@@ -19,6 +19,7 @@ import {
   createCrossTab,
   type TabMessage,
 } from './tabs/crossTab.js'
+import { crossTabName } from './tabs/scope.js'
 import { createWaiters } from './waiters.js'
 
 /** Options of {@link createAuthClient}. Durations are in milliseconds. */
@@ -172,8 +173,13 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   // Assigned right after the actor exists: messages and refreshes only arrive after start.
   let onTabMessage: (message: TabMessage) => void = () => undefined
   const tabOptions = crossTabOptions(options.crossTab)
+  const attachTo = options.attachTo ?? defaultAttachTo(http.defaults.baseURL)
+  const storage = options.storage ?? memorySession()
   const tabs: CrossTab | undefined = tabOptions
-    ? createCrossTab(tabOptions, (message) => onTabMessage(message))
+    ? createCrossTab(
+        { ...tabOptions, name: crossTabName(tabOptions.name, attachTo, storage) },
+        (message) => onTabMessage(message),
+      )
     : undefined
 
   const refreshActor = createRefreshActor(
@@ -223,7 +229,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     ),
   )
 
-  const persistence = createPersistence(options.storage ?? memorySession(), warn)
+  const persistence = createPersistence(storage, warn)
   const subscription = actor.subscribe((snapshot) => {
     persistence.save(snapshot.context.session)
     // A call still on the wire when the machine gave up (or the session ended) is cancelled.
@@ -256,7 +262,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     http,
     gate,
     ready,
-    mayAttach: createOriginCheck(options.attachTo ?? defaultAttachTo(http.defaults.baseURL)),
+    mayAttach: createOriginCheck(attachTo),
     isAuthFailure: options.isAuthFailure ?? ((response) => response.status === 401),
   })
 

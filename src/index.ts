@@ -12,6 +12,7 @@ export type {
   QueuedRequest,
   Session,
 } from '../machines/types.js'
+export type { SkipAuthOption } from './axiosConfig.js'
 export { type AuthClient, type AuthClientOptions, createAuthClient } from './client.js'
 export type { Clock } from './clock.js'
 export {

@@ -5,14 +5,8 @@ import {
   type InternalAxiosRequestConfig,
   isAxiosError,
 } from 'axios'
+import type {} from './axiosConfig.js'
 import type { Grant, RequestDescription, TokenGate } from './gate.js'
-
-declare module 'axios' {
-  interface AxiosRequestConfig {
-    /** Send this request without the access token and leave its 401s alone. */
-    skipAuth?: boolean
-  }
-}
 
 /** Marks a replayed request on its config; axios copies unknown keys into the new config. */
 const REPLAYED = 'authMachineReplayed'

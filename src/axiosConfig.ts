@@ -1,0 +1,16 @@
+/**
+ * The per-request option this library adds to axios. Kept in a module of its own that the
+ * package entry re-exports, so the augmentation reaches every user's type-checker.
+ */
+declare module 'axios' {
+  interface AxiosRequestConfig {
+    /** Send this request without the access token and leave its 401s alone. */
+    skipAuth?: boolean
+  }
+}
+
+/** The option `skipAuth` as a type, for wrappers that forward request options. */
+export interface SkipAuthOption {
+  /** Send this request without the access token and leave its 401s alone. */
+  skipAuth?: boolean
+}
