@@ -1,4 +1,4 @@
-import { assign, emit, fromPromise, setup } from 'xstate'
+import { assertEvent, assign, emit, enqueueActions, fromPromise, setup } from 'xstate'
 import {
   backoffDelay,
   clampDelay,
@@ -13,7 +13,6 @@ import type {
   AuthEmitted,
   AuthErrorInfo,
   AuthEvent,
-  QueuedRequest,
   RefreshFailure,
   RefreshInput,
   Session,
@@ -27,7 +26,7 @@ export interface MachineTiming {
   random: () => number
   /** Lead time before expiry for the proactive refresh, in ms. */
   refreshMargin: number
-  /** Time one refresh call may take before it counts as a transient failure, in ms. */
+  /** Time one refresh attempt may take before it counts as a transient failure, in ms. */
   refreshTimeout: number
   retry: RetryPolicy
 }
@@ -71,6 +70,10 @@ const SESSION_EXPIRED: AuthErrorInfo = {
   code: 'SESSION_EXPIRED',
   message: 'The session has expired; sign in again.',
 }
+const SESSION_REPLACED: AuthErrorInfo = {
+  code: 'LOGGED_OUT',
+  message: 'The request belongs to a session that has ended; it is not sent with another one.',
+}
 const REFRESH_TIMEOUT: AuthErrorInfo = {
   code: 'REFRESH_TIMEOUT',
   message: 'The token refresh did not answer in time.',
@@ -94,11 +97,45 @@ function failureInfo(error: unknown): AuthErrorInfo {
     : { code: 'REFRESH_FAILED', message: 'The token refresh failed.' }
 }
 
-function requestOf(event: AuthEvent): QueuedRequest | undefined {
-  return event.type === 'TOKEN_NEEDED' || event.type === 'TOKEN_REJECTED'
-    ? event.request
-    : undefined
-}
+// One intent, one action: settle the queue and empty it together. Typed outside `setup` (with
+// no nested actions) because `enqueueActions` cannot infer the setup's own action map.
+type QueueActions<TParams extends { error: AuthErrorInfo } | undefined> = typeof enqueueActions<
+  AuthContext,
+  AuthEvent,
+  TParams,
+  AuthEvent,
+  never,
+  never,
+  never,
+  never,
+  AuthEmitted
+>
+const queueAction = <TParams extends { error: AuthErrorInfo } | undefined>(
+  collect: Parameters<QueueActions<TParams>>[0],
+) => (enqueueActions as QueueActions<TParams>)(collect)
+
+/** Every waiting request goes out (again) with the current token. */
+const releaseQueue = queueAction<undefined>(({ context, enqueue }) => {
+  enqueue.emit({ type: 'requestsReleased', ids: context.queue.map((r) => r.id) })
+  enqueue.assign({ queue: [] })
+})
+
+/** Every waiting request fails with `error`. */
+const rejectQueue = queueAction<{ error: AuthErrorInfo }>(({ context, enqueue }, params) => {
+  enqueue.emit({
+    type: 'requestsRejected',
+    ids: context.queue.map((r) => r.id),
+    error: params.error,
+  })
+  enqueue.assign({ queue: [] })
+})
+
+/** An aborted request leaves the queue, rejected on its own. */
+const dropAbortedRequest = queueAction<undefined>(({ context, event, enqueue }) => {
+  assertEvent(event, 'REQUEST_ABORTED')
+  enqueue.emit({ type: 'requestsRejected', ids: [event.id], error: CANCELED })
+  enqueue.assign({ queue: context.queue.filter((r) => r.id !== event.id) })
+})
 
 const machineSetup = setup({
   types: {
@@ -116,25 +153,52 @@ const machineSetup = setup({
     }),
   },
   guards: {
-    isCurrentGeneration: ({ context, event }) =>
-      event.type === 'TOKEN_REJECTED' && event.generation === context.generation,
+    isUntouched: ({ context }) => context.epoch === 0,
+    isOtherEpoch: ({ context, event }) => {
+      assertEvent(event, 'TOKEN_REJECTED')
+      return event.epoch !== context.epoch
+    },
+    isCurrentGeneration: ({ context, event }) => {
+      assertEvent(event, 'TOKEN_REJECTED')
+      return event.generation === context.generation
+    },
     ...defaultTiming.guards,
-    isQueued: ({ context, event }) =>
-      event.type === 'REQUEST_ABORTED' && context.queue.some((r) => r.id === event.id),
-    isNewerSession: ({ context, event }) =>
-      event.type === 'SESSION_SYNCED' &&
-      event.session.accessToken !== context.session?.accessToken &&
-      (event.session.obtainedAt ?? 0) >= (context.session?.obtainedAt ?? 0),
+    isQueued: ({ context, event }) => {
+      assertEvent(event, 'REQUEST_ABORTED')
+      return context.queue.some((r) => r.id === event.id)
+    },
+    isNewSession: ({ context, event }) => {
+      assertEvent(event, 'LOGIN')
+      return event.session.accessToken !== context.session?.accessToken
+    },
+    isNewerSession: ({ context, event }) => {
+      assertEvent(event, 'SESSION_SYNCED')
+      return (
+        event.session.accessToken !== context.session?.accessToken &&
+        (event.session.obtainedAt ?? 0) >= (context.session?.obtainedAt ?? 0)
+      )
+    },
+    isAnswerForThisSession: ({ context, event }) => {
+      assertEvent(event, 'REFRESH_ANSWERED')
+      return event.generation === context.generation
+    },
     isRefreshRejected: (_, params: { error: unknown }) =>
       isRefreshFailure(params.error) && params.error.rejected,
   },
   delays: defaultTiming.delays,
   actions: {
-    startSession: assign(({ context, event }) =>
-      event.type === 'LOGIN' || event.type === 'SESSION_SYNCED'
-        ? { session: event.session, generation: context.generation + 1, error: null }
-        : {},
-    ),
+    /** A new session: new token (generation) and a new epoch, so older requests can't replay. */
+    startSession: assign(({ context, event }) => {
+      assertEvent(event, ['LOGIN', 'RESTORED', 'SESSION_SYNCED'])
+      return {
+        session: event.session,
+        generation: context.generation + 1,
+        epoch: context.epoch + 1,
+        attempt: 0,
+        error: null,
+      }
+    }),
+    /** The same session with a new access token, obtained here or in another tab. */
     commitRefresh: assign(({ context }, params: { session: Session }) => ({
       session: params.session,
       generation: context.generation + 1,
@@ -146,83 +210,102 @@ const machineSetup = setup({
       generation: context.generation,
     })),
     enqueueRequest: assign(({ context, event }) => {
-      const request = requestOf(event)
-      return request ? { queue: [...context.queue, request] } : {}
+      assertEvent(event, ['TOKEN_NEEDED', 'TOKEN_REJECTED'])
+      return { queue: [...context.queue, event.request] }
     }),
-    // Emit before clearing: actions resolve in order against the context as it stands.
-    emitQueueReleased: emit(({ context }) => ({
-      type: 'requestsReleased' as const,
-      ids: context.queue.map((r) => r.id),
-    })),
-    emitQueueRejected: emit(({ context }, params: { error: AuthErrorInfo }) => ({
-      type: 'requestsRejected' as const,
-      ids: context.queue.map((r) => r.id),
-      error: params.error,
-    })),
-    clearQueue: assign({ queue: [] }),
+    releaseQueue,
+    rejectQueue,
     /** A 401 for a request sent with an older token: the current token may work, no refresh. */
-    releaseRequest: emit(({ event }) => ({
-      type: 'requestsReleased' as const,
-      ids: [requestOf(event)?.id ?? ''],
-    })),
-    rejectRequest: emit(({ event }, params: { error: AuthErrorInfo }) => ({
-      type: 'requestsRejected' as const,
-      ids: [requestOf(event)?.id ?? ''],
-      error: params.error,
-    })),
-    emitRequestAborted: emit(({ event }) => ({
-      type: 'requestsRejected' as const,
-      ids: [event.type === 'REQUEST_ABORTED' ? event.id : ''],
-      error: CANCELED,
-    })),
-    dropAbortedRequest: assign(({ context, event }) =>
-      event.type === 'REQUEST_ABORTED'
-        ? { queue: context.queue.filter((r) => r.id !== event.id) }
-        : {},
-    ),
+    releaseRequest: emit(({ event }) => {
+      assertEvent(event, 'TOKEN_REJECTED')
+      return { type: 'requestsReleased' as const, ids: [event.request.id] }
+    }),
+    rejectRequest: emit(({ event }, params: { error: AuthErrorInfo }) => {
+      assertEvent(event, 'TOKEN_REJECTED')
+      return { type: 'requestsRejected' as const, ids: [event.request.id], error: params.error }
+    }),
+    dropAbortedRequest,
     resetAttempts: assign({ attempt: 0 }),
     countAttempt: assign(({ context }) => ({ attempt: context.attempt + 1 })),
     recordFailure: assign((_, params: { error: AuthErrorInfo }) => ({ error: params.error })),
-    clearSession: assign({ session: null, attempt: 0 }),
+    /** The session is over: no token, and a new epoch so nothing of it is ever replayed. */
+    clearSession: assign(({ context }) => ({
+      session: null,
+      attempt: 0,
+      epoch: context.epoch + 1,
+    })),
     clearError: assign({ error: null }),
+    /** No session to end, but the logout still closes the epoch: a restore can't undo it. */
+    closeEpoch: assign(({ context }) => ({ epoch: context.epoch + 1 })),
     emitSessionExpired: emit((_, params: { error: AuthErrorInfo }) => ({
       type: 'sessionExpired' as const,
       error: params.error,
     })),
     emitLoggedOut: emit({ type: 'loggedOut' }),
+    /**
+     * The refresh calls still on the wire are for a session that is gone (logout, expiry, a
+     * new login): cancel them. Provided by the client, which owns the calls; a call is never
+     * abandoned merely because an attempt timed out or the machine gave up.
+     */
+    abandonRefresh: () => undefined,
+    /** Provided by the client: timers may keep a Node process alive while requests depend on them. */
+    holdProcess: () => undefined,
+    /** Provided by the client: the proactive timer alone never keeps a Node process alive. */
+    releaseProcess: () => undefined,
   },
 })
 
 // Logout here and logout in another tab end the session the same way.
 const endSession = {
   target: '#auth.loggedOut',
-  actions: ['clearSession', 'clearError', 'emitLoggedOut'],
-} as const
-const endSessionRejectingQueue = {
-  target: '#auth.loggedOut',
   actions: [
+    'abandonRefresh',
     'clearSession',
     'clearError',
-    { type: 'emitQueueRejected', params: { error: LOGGED_OUT } },
-    'clearQueue',
+    { type: 'rejectQueue', params: { error: LOGGED_OUT } },
     'emitLoggedOut',
   ],
 } as const
 
+// A late answer is adopted in every signed-in state while its session is still current.
+const adoptLateAnswer = {
+  guard: 'isAnswerForThisSession',
+  target: '#auth.authenticated.fresh',
+  actions: [
+    {
+      type: 'commitRefresh',
+      params: ({ event }: { event: AuthEvent }) => {
+        assertEvent(event, 'REFRESH_ANSWERED')
+        return { session: event.session }
+      },
+    },
+    'releaseQueue',
+    'emitRefreshed',
+  ],
+} as const
+
+const rejectOtherEpoch = {
+  guard: 'isOtherEpoch',
+  actions: { type: 'rejectRequest', params: { error: SESSION_REPLACED } },
+} as const
+
 /**
- * The session statechart. Pure: no I/O, no axios. The refresh call, the clock-dependent
- * guards and the delays are replaced by the client through `machine.provide()`; the defaults
- * here let the machine load on its own (tests, the Stately editor).
+ * The session statechart. Pure: no I/O, no HTTP client. The refresh call, the clock-dependent
+ * guards, the delays and the client's bookkeeping actions are replaced by the client through
+ * `machine.provide()`; the defaults here let the machine load on its own (tests, the Stately
+ * editor).
  */
 export const authMachine = machineSetup.createMachine({
   id: 'auth',
-  context: { session: null, generation: 0, queue: [], attempt: 0, error: null },
+  context: { session: null, generation: 0, epoch: 0, queue: [], attempt: 0, error: null },
   initial: 'loggedOut',
   states: {
     loggedOut: {
       on: {
         LOGIN: { target: 'authenticated', actions: 'startSession' },
-        TOKEN_NEEDED: { actions: { type: 'rejectRequest', params: { error: LOGGED_OUT } } },
+        RESTORED: { guard: 'isUntouched', target: 'authenticated', actions: 'startSession' },
+        LOGOUT: { actions: 'closeEpoch' },
+        // A 401 for a request sent before the logout: it is not replayed.
         TOKEN_REJECTED: { actions: { type: 'rejectRequest', params: { error: LOGGED_OUT } } },
       },
     },
@@ -241,21 +324,33 @@ export const authMachine = machineSetup.createMachine({
         },
         // The last refresh failed transiently: keep the session, refresh again on demand.
         stale: {
-          on: { WAKE: { target: '#auth.refreshing' } },
+          on: {
+            WAKE: { target: '#auth.refreshing' },
+            REFRESH_ANSWERED: adoptLateAnswer,
+          },
         },
       },
       on: {
         TOKEN_NEEDED: { target: 'refreshing', actions: 'enqueueRequest' },
         TOKEN_REJECTED: [
+          rejectOtherEpoch,
           { guard: 'isCurrentGeneration', target: 'refreshing', actions: 'enqueueRequest' },
           { actions: 'releaseRequest' },
         ],
-        LOGIN: { target: 'authenticated', reenter: true, actions: 'startSession' },
+        LOGIN: {
+          guard: 'isNewSession',
+          target: 'authenticated',
+          reenter: true,
+          actions: ['abandonRefresh', 'startSession'],
+        },
         SESSION_SYNCED: {
           guard: 'isNewerSession',
           target: 'authenticated',
           reenter: true,
-          actions: 'startSession',
+          actions: [
+            'abandonRefresh',
+            { type: 'commitRefresh', params: ({ event }) => ({ session: event.session }) },
+          ],
         },
         LOGOUT: endSession,
         SESSION_ENDED: endSession,
@@ -263,23 +358,20 @@ export const authMachine = machineSetup.createMachine({
     },
     refreshing: {
       initial: 'requesting',
-      entry: 'resetAttempts',
+      entry: ['resetAttempts', 'holdProcess'],
+      exit: 'releaseProcess',
       states: {
         requesting: {
           entry: 'countAttempt',
           invoke: {
             id: 'refresh',
             src: 'refreshSession',
-            input: ({ context }) => ({
-              session: context.session ?? { accessToken: '' },
-              attempt: context.attempt,
-            }),
+            input: ({ context }) => ({ generation: context.generation, attempt: context.attempt }),
             onDone: {
               target: '#auth.authenticated',
               actions: [
                 { type: 'commitRefresh', params: ({ event }) => ({ session: event.output }) },
-                'emitQueueReleased',
-                'clearQueue',
+                'releaseQueue',
                 'emitRefreshed',
               ],
             },
@@ -296,8 +388,7 @@ export const authMachine = machineSetup.createMachine({
                     params: ({ event }) => ({ error: failureInfo(event.error) }),
                   },
                   'clearSession',
-                  { type: 'emitQueueRejected', params: { error: SESSION_EXPIRED } },
-                  'clearQueue',
+                  { type: 'rejectQueue', params: { error: SESSION_EXPIRED } },
                   { type: 'emitSessionExpired', params: { error: SESSION_EXPIRED } },
                 ],
               },
@@ -317,15 +408,16 @@ export const authMachine = machineSetup.createMachine({
                     params: ({ event }) => ({ error: failureInfo(event.error) }),
                   },
                   {
-                    type: 'emitQueueRejected',
+                    type: 'rejectQueue',
                     params: ({ event }) => ({ error: failureInfo(event.error) }),
                   },
-                  'clearQueue',
                 ],
               },
             ],
           },
           after: {
+            // The call stays on the wire, owned by the client: a retry joins it for a while,
+            // and an answer that comes later still arrives as REFRESH_ANSWERED.
             refreshTimeout: [
               {
                 guard: 'hasAttemptsLeft',
@@ -336,8 +428,7 @@ export const authMachine = machineSetup.createMachine({
                 target: '#auth.authenticated.stale',
                 actions: [
                   { type: 'recordFailure', params: { error: REFRESH_TIMEOUT } },
-                  { type: 'emitQueueRejected', params: { error: REFRESH_TIMEOUT } },
-                  'clearQueue',
+                  { type: 'rejectQueue', params: { error: REFRESH_TIMEOUT } },
                 ],
               },
             ],
@@ -350,29 +441,39 @@ export const authMachine = machineSetup.createMachine({
       },
       on: {
         TOKEN_NEEDED: { actions: 'enqueueRequest' },
-        TOKEN_REJECTED: { actions: 'enqueueRequest' },
-        REQUEST_ABORTED: {
-          guard: 'isQueued',
-          actions: ['emitRequestAborted', 'dropAbortedRequest'],
-        },
+        TOKEN_REJECTED: [rejectOtherEpoch, { actions: 'enqueueRequest' }],
+        REQUEST_ABORTED: { guard: 'isQueued', actions: 'dropAbortedRequest' },
+        REFRESH_ANSWERED: adoptLateAnswer,
+        // Another user, or the same one signing in again: what waited belongs to the old
+        // session and is not sent with the new one.
         LOGIN: {
+          guard: 'isNewSession',
           target: 'authenticated',
-          actions: ['startSession', 'emitQueueReleased', 'clearQueue'],
+          actions: [
+            'abandonRefresh',
+            { type: 'rejectQueue', params: { error: SESSION_REPLACED } },
+            'startSession',
+          ],
         },
         SESSION_SYNCED: {
           guard: 'isNewerSession',
           target: 'authenticated',
-          actions: ['startSession', 'emitQueueReleased', 'clearQueue'],
+          actions: [
+            'abandonRefresh',
+            { type: 'commitRefresh', params: ({ event }) => ({ session: event.session }) },
+            'releaseQueue',
+          ],
         },
-        LOGOUT: endSessionRejectingQueue,
-        SESSION_ENDED: endSessionRejectingQueue,
+        LOGOUT: endSession,
+        SESSION_ENDED: endSession,
       },
     },
     expired: {
       on: {
         LOGIN: { target: 'authenticated', actions: 'startSession' },
+        // Another tab still got a new token for this profile: the session lives on there.
+        SESSION_SYNCED: { target: 'authenticated', actions: 'startSession' },
         LOGOUT: { target: 'loggedOut', actions: 'clearError' },
-        TOKEN_NEEDED: { actions: { type: 'rejectRequest', params: { error: SESSION_EXPIRED } } },
         TOKEN_REJECTED: { actions: { type: 'rejectRequest', params: { error: SESSION_EXPIRED } } },
       },
     },

@@ -17,8 +17,9 @@ export const DEFAULT_REFRESH_MARGIN = 60_000
 
 /**
  * When the session should be refreshed proactively, as epoch ms, or `undefined` when its
- * expiry is unknown. The margin never takes more than half of the token's lifetime, so a
- * token that lives shorter than the margin does not cause a refresh loop.
+ * expiry is unknown or the token had no lifetime at all. The margin never takes more than half
+ * of the token's lifetime, so a token that lives shorter than the margin does not cause a
+ * refresh loop.
  */
 export function refreshDueAt(session: Session | null, margin: number): number | undefined {
   if (!session || session.expiresAt === undefined) return undefined
@@ -26,7 +27,10 @@ export function refreshDueAt(session: Session | null, margin: number): number | 
     session.obtainedAt === undefined
       ? Number.POSITIVE_INFINITY
       : session.expiresAt - session.obtainedAt
-  return session.expiresAt - Math.min(margin, Math.max(0, lifetime / 2))
+  // A token born expired (`expiresIn: 0`) would be due the moment it arrives, again after
+  // every refresh: a loop. It is refreshed on demand only, once per burst of requests.
+  if (lifetime <= 0) return undefined
+  return session.expiresAt - Math.min(margin, lifetime / 2)
 }
 
 /** Retry policy for transient refresh failures. */

@@ -47,6 +47,12 @@ export interface AuthContext {
   session: Session | null
   /** Bumped on every new access token; requests remember the generation they were sent with. */
   generation: number
+  /**
+   * Bumped when a session starts or ends (login, logout, expiry), never by a refresh. A 401
+   * from another epoch belongs to another session (another user, or one that ended): it is
+   * rejected, never replayed under this session's token.
+   */
+  epoch: number
   /** Requests waiting for the refresh; empty outside `refreshing`. */
   queue: QueuedRequest[]
   /** Refresh attempts made in the current `refreshing` episode. */
@@ -58,11 +64,16 @@ export interface AuthContext {
 /** Everything the machine reacts to, as one union. */
 export type AuthEvent =
   | { type: 'LOGIN'; session: Session }
+  /**
+   * The session read from storage at start-up. Taken only if nothing happened first: a
+   * login or a logout before the read finished wins over it.
+   */
+  | { type: 'RESTORED'; session: Session }
   | { type: 'LOGOUT' }
   /** A request cannot go out: the token is past its expiry or a refresh is running. */
   | { type: 'TOKEN_NEEDED'; request: QueuedRequest }
-  /** The server rejected a request that carried the token of `generation`. */
-  | { type: 'TOKEN_REJECTED'; request: QueuedRequest; generation: number }
+  /** The server rejected a request that carried the token of `generation` in `epoch`. */
+  | { type: 'TOKEN_REJECTED'; request: QueuedRequest; generation: number; epoch: number }
   | { type: 'REQUEST_ABORTED'; id: string }
   /** The tab became visible or the network came back: a good moment to refresh if due. */
   | { type: 'WAKE' }
@@ -70,6 +81,12 @@ export type AuthEvent =
   | { type: 'SESSION_SYNCED'; session: Session }
   /** Another tab logged out. */
   | { type: 'SESSION_ENDED' }
+  /**
+   * A refresh call that outlived the attempt that sent it (timed out, or the machine gave up)
+   * answered with a new session. The refresh token it spent is gone, so the answer is
+   * adopted while the session it was sent for (`generation`) is still the current one.
+   */
+  | { type: 'REFRESH_ANSWERED'; session: Session; generation: number }
 
 /** What the machine reports outward, via `actor.on(type, handler)`. */
 export type AuthEmitted =
@@ -79,8 +96,11 @@ export type AuthEmitted =
   | { type: 'sessionExpired'; error: AuthErrorInfo }
   | { type: 'loggedOut' }
 
-/** The refresh actor's input: the session whose refresh token is spent. */
+/**
+ * The refresh actor's input: which session to refresh (by generation) and which attempt this
+ * is. It holds no token: the client looks the session up, so inspection never sees one.
+ */
 export interface RefreshInput {
-  session: Session
+  generation: number
   attempt: number
 }

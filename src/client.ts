@@ -1,17 +1,24 @@
-import { type AxiosInstance, type AxiosResponse, CanceledError } from 'axios'
-import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate'
+import type { AxiosInstance, AxiosResponse } from 'axios'
+import {
+  type Actor,
+  assertEvent,
+  assign,
+  createActor,
+  type InspectionEvent,
+  type Observer,
+} from 'xstate'
 import { type AuthMachine, configureAuthMachine } from '../machines/authMachine.js'
 import { DEFAULT_RETRY, type RetryPolicy } from '../machines/timing.js'
 import type { Session } from '../machines/types.js'
 import { type Clock, systemClock } from './clock.js'
-import { AuthError, errorFromInfo, errorName } from './errors.js'
-import { createTokenGate } from './gate.js'
-import { installInterceptors } from './interceptors.js'
+import { AuthError, errorName } from './errors.js'
+import { createInspection } from './inspection.js'
 import { type AttachTo, createOriginCheck, defaultAttachTo } from './origin.js'
 import { createPersistence } from './persistence.js'
-import { redact } from './redact.js'
-import { createRefreshActor, defaultIsRefreshRejected, type RefreshFunction } from './refresh.js'
-import { sessionFromTokens, type TokenResponse } from './session.js'
+import { createProcessClock } from './processClock.js'
+import { createRequestQueue } from './queue.js'
+import { createRefresher, defaultIsRefreshRejected, type RefreshFunction } from './refresh.js'
+import { isNewerSession, sessionFromTokens, type TokenResponse } from './session.js'
 import { memorySession, type TokenStorage } from './storage.js'
 import {
   type CrossTab,
@@ -19,8 +26,9 @@ import {
   createCrossTab,
   type TabMessage,
 } from './tabs/crossTab.js'
-import { crossTabName } from './tabs/scope.js'
-import { createWaiters } from './waiters.js'
+import { crossTabName, releaseCrossTabName } from './tabs/scope.js'
+import { attachAxios } from './transports/axios.js'
+import { listenForWake } from './wake.js'
 
 /** Options of {@link createAuthClient}. Durations are in milliseconds. */
 export interface AuthClientOptions {
@@ -51,7 +59,11 @@ export interface AuthClientOptions {
   attachTo?: AttachTo
   /** How long before expiry the proactive refresh starts; at most half the lifetime. Default 60 000. */
   refreshMargin?: number
-  /** How long one refresh call may take before it counts as a transient failure. Default 10 000. */
+  /**
+   * How long one refresh attempt waits for its call before it counts as a transient failure.
+   * The call itself stays on the wire: a retry joins it until it has been out for two
+   * `refreshTimeout`s, and only then sends a new one. Default 5 000.
+   */
   refreshTimeout?: number
   /**
    * Retries of transient refresh failures, with exponential backoff and jitter.
@@ -60,8 +72,8 @@ export interface AuthClientOptions {
   retry?: Partial<RetryPolicy> | false
   /**
    * Receives XState inspection events, as a function or an observer such as
-   * `createBrowserInspector().inspect`, with every token and secret-named field replaced by
-   * `[redacted]`.
+   * `createBrowserInspector().inspect`. They are projections that hold no token: sessions
+   * show `[redacted]`, and actor refs are stand-ins with no path to the real actors.
    */
   inspect?: ((event: InspectionEvent) => void) | Observer<InspectionEvent>
   /** Called by `logout()` to revoke the session at the server; failures are reported, not thrown. */
@@ -88,7 +100,8 @@ export interface AuthClient {
   login(tokens: TokenResponse): void
   /**
    * Ends the session: waiting requests reject with `LoggedOutError`, a running refresh is
-   * cancelled and its late result ignored, storage is cleared, then `revoke` runs.
+   * cancelled and its late result ignored, storage is cleared, then `revoke` runs. Called
+   * before `ready`, it wins over the stored session, which is cleared and revoked too.
    */
   logout(): Promise<void>
   /** The current access token, waiting while a refresh runs; `null` when signed out. */
@@ -101,52 +114,21 @@ export interface AuthClient {
   wake(): void
   /** The XState actor: `getSnapshot()`, `subscribe()`, and `on()` for emitted events. */
   readonly actor: Actor<AuthMachine>
-  /** Resolves once the stored session (if any) has been restored. */
+  /**
+   * Resolves once the stored session (if any) has been restored, or once `login()` or
+   * `logout()` made it moot. Reading storage is bounded (3 s); a storage that never answers
+   * is reported through `onWarning` and the client goes on without it.
+   */
   readonly ready: Promise<void>
-  /** Ejects the interceptors, stops timers and the actor, rejects anything still waiting. */
+  /**
+   * Ejects the interceptors, stops timers and the actor, and settles everything still
+   * waiting, requests on the wire included, with `AuthError` code `DISPOSED`.
+   */
   dispose(): void
 }
 
-/**
- * An actor ref whose snapshots come out redacted: inspectors such as Stately's read
- * `actorRef.getSnapshot()` themselves, and the refresh actor's input holds the session.
- */
-function redactRef<T extends object>(ref: T): T {
-  return new Proxy(ref, {
-    get(target, property) {
-      const value: unknown = Reflect.get(target, property, target)
-      if (typeof value !== 'function') return value
-      if (property === 'getSnapshot' || property === 'getPersistedSnapshot') {
-        return () => redact(value.call(target))
-      }
-      return value.bind(target)
-    },
-  })
-}
-
-function redactInspection(event: InspectionEvent): InspectionEvent {
-  // Cast back: redact keeps the shape, replacing only secret-named fields.
-  const copy = redact(event as unknown as Record<string, unknown>) as unknown as InspectionEvent
-  return {
-    ...copy,
-    actorRef: redactRef(copy.actorRef),
-    ...('sourceRef' in copy && copy.sourceRef ? { sourceRef: redactRef(copy.sourceRef) } : {}),
-  } as InspectionEvent
-}
-
-/** In a browser, coming back online or to the foreground is the moment to catch up. */
-function listenForWake(wake: () => void): () => void {
-  if (typeof window === 'undefined' || typeof document === 'undefined') return () => undefined
-  const onVisible = () => {
-    if (document.visibilityState === 'visible') wake()
-  }
-  window.addEventListener('online', wake)
-  document.addEventListener('visibilitychange', onVisible)
-  return () => {
-    window.removeEventListener('online', wake)
-    document.removeEventListener('visibilitychange', onVisible)
-  }
-}
+/** Default `refreshTimeout`: with the default retries, no request waits longer than 23.5 s. */
+export const DEFAULT_REFRESH_TIMEOUT = 5_000
 
 function crossTabOptions(option: AuthClientOptions['crossTab']): CrossTabOptions | undefined {
   const inBrowser = typeof window !== 'undefined' && typeof BroadcastChannel !== 'undefined'
@@ -163,88 +145,118 @@ function retryPolicy(retry: AuthClientOptions['retry']): RetryPolicy {
 /**
  * Protects an axios instance: attaches the access token, refreshes it once for every
  * concurrent request, replays what waited, and reports the end of a session as typed errors.
+ * A composition root: each concern lives in the module named for it.
  */
 export function createAuthClient(options: AuthClientOptions): AuthClient {
   const { http } = options
-  const clock = options.clock ?? systemClock
+  const baseClock = options.clock ?? systemClock
+  const clock = createProcessClock(baseClock)
   const now = () => clock.now()
   const warn = options.onWarning ?? ((message: string) => console.warn(`auth-machine: ${message}`))
-
-  // Assigned right after the actor exists: messages and refreshes only arrive after start.
-  let onTabMessage: (message: TabMessage) => void = () => undefined
-  const tabOptions = crossTabOptions(options.crossTab)
+  const refreshTimeout = options.refreshTimeout ?? DEFAULT_REFRESH_TIMEOUT
   const attachTo = options.attachTo ?? defaultAttachTo(http.defaults.baseURL)
+  if (options.attachTo === undefined && Array.isArray(attachTo) && attachTo.length === 0) {
+    warn(
+      'no origin may receive the token: pass `attachTo`, or give the axios instance an absolute `baseURL`.',
+    )
+  }
   const storage = options.storage ?? memorySession()
-  const tabs: CrossTab | undefined = tabOptions
-    ? createCrossTab(
-        { ...tabOptions, name: crossTabName(tabOptions.name, attachTo, storage) },
-        (message) => onTabMessage(message),
-      )
+
+  const persistence = createPersistence(storage, warn, baseClock)
+
+  // Late-bound: tab messages and refresh calls only happen once the actor runs.
+  let actor: Actor<AuthMachine>
+  const send = (event: Parameters<Actor<AuthMachine>['send']>[0]) => actor.send(event)
+
+  const tabOptions = crossTabOptions(options.crossTab)
+  const tabName = tabOptions && crossTabName(tabOptions.name, attachTo, storage)
+  const tabs: CrossTab | undefined = tabName
+    ? createCrossTab({ name: tabName }, (message) => onTabMessage(message))
     : undefined
 
-  const refreshActor = createRefreshActor(
-    options.refresh,
-    options.isRefreshRejected ?? defaultIsRefreshRejected,
+  const refresher = createRefresher({
+    refresh: options.refresh,
+    isRefreshRejected: options.isRefreshRejected ?? defaultIsRefreshRejected,
     now,
-    tabs &&
-      ((input, signal, run) =>
-        // A logout elsewhere seen inside the lock ends the session here as its message would.
-        tabs.refresh(input.session, now(), signal, run, () => onTabMessage({ type: 'ended' }))),
-  )
+    patience: 2 * refreshTimeout,
+    sessionOf: (generation) => {
+      const { context } = actor.getSnapshot()
+      return context.generation === generation ? context.session : null
+    },
+    answeredLate: (session, generation) => send({ type: 'REFRESH_ANSWERED', session, generation }),
+    coordinate: (session, signal, run) => {
+      // Another client persisting to the same storage may have rotated the refresh token
+      // already: its session is taken instead of spending the token a second time.
+      const spend = async () => {
+        const stored = await persistence.reread()
+        return stored && isNewerSession(stored, session) ? stored : run()
+      }
+      // A logout elsewhere seen inside the lock ends the session here as its message would.
+      return tabs
+        ? tabs.refresh(session, now(), signal, spend, () => send({ type: 'SESSION_ENDED' }))
+        : spend()
+    },
+  })
+
   const machine = configureAuthMachine({
     now,
     random: Math.random,
     ...(options.refreshMargin === undefined ? {} : { refreshMargin: options.refreshMargin }),
-    ...(options.refreshTimeout === undefined ? {} : { refreshTimeout: options.refreshTimeout }),
+    refreshTimeout,
     retry: retryPolicy(options.retry),
-  }).provide({ actors: { refreshSession: refreshActor.logic } })
-  const inspector = options.inspect
-  const inspect = typeof inspector === 'function' ? inspector : inspector?.next?.bind(inspector)
-  const actor = createActor(machine, {
-    clock,
-    ...(inspect ? { inspect: (event: InspectionEvent) => inspect(redactInspection(event)) } : {}),
+  }).provide({
+    actors: { refreshSession: refresher.logic },
+    actions: {
+      abandonRefresh: () => refresher.abandon(),
+      holdProcess: () => clock.hold(),
+      releaseProcess: () => clock.release(),
+      // Appended in place: copying the queue per request made a burst O(N²). The live actor
+      // is the array's only writer; an empty queue is never shared, so it starts a new one.
+      enqueueRequest: assign(({ context, event }) => {
+        assertEvent(event, ['TOKEN_NEEDED', 'TOKEN_REJECTED'])
+        if (context.queue.length === 0) return { queue: [event.request] }
+        context.queue.push(event.request)
+        return { queue: context.queue }
+      }),
+    },
   })
+  const inspect = createInspection(options.inspect)
+  actor = createActor(machine, { clock, ...(inspect ? { inspect } : {}) })
 
-  onTabMessage = (message) => {
-    if (message.type === 'ended') return actor.send({ type: 'SESSION_ENDED' })
-    const snapshot = actor.getSnapshot()
+  // Another tab's news, as machine events: the statechart decides what they mean here.
+  const onTabMessage = (message: TabMessage) => {
+    if (message.type === 'ended') return send({ type: 'SESSION_ENDED' })
     if (message.type === 'hello') {
-      const { session } = snapshot.context
+      const { session } = actor.getSnapshot().context
       if (session) tabs?.tell({ type: 'session', reason: 'login', session })
       return
     }
-    // A logged-out tab follows only a login; a refresh message there is a late straggler.
-    const signedOut = snapshot.matches('loggedOut') || snapshot.matches('expired')
-    if (!signedOut) return actor.send({ type: 'SESSION_SYNCED', session: message.session })
-    if (message.reason === 'login' || snapshot.matches('expired')) {
-      actor.send({ type: 'LOGIN', session: message.session })
-    }
+    send({
+      type: message.reason === 'login' ? 'LOGIN' : 'SESSION_SYNCED',
+      session: message.session,
+    })
   }
 
-  const waiters = createWaiters()
-  actor.on('requestsReleased', ({ ids }) => waiters.resolve(ids))
-  actor.on('requestsRejected', ({ ids, error }) =>
-    waiters.reject(ids, () =>
-      error.code === 'CANCELED' ? new CanceledError() : errorFromInfo(error),
-    ),
-  )
-
-  const persistence = createPersistence(storage, warn)
-  const subscription = actor.subscribe((snapshot) => {
-    persistence.save(snapshot.context.session)
-    // A call still on the wire when the machine gave up (or the session ended) is cancelled.
-    if (!snapshot.matches('refreshing')) refreshActor.abandon()
-  })
+  const subscription = actor.subscribe((snapshot) => persistence.save(snapshot.context.session))
   actor.start()
 
-  const ready = persistence.restore().then((session) => {
-    // A login that happened while storage was read wins over the stored session.
-    if (!actor.getSnapshot().matches('loggedOut')) return
-    // Nothing stored (e.g. memory storage in a new tab): open tabs may hand theirs over.
-    if (!session) return tabs?.tell({ type: 'hello' })
-    persistence.adopt(session)
-    actor.send({ type: 'LOGIN', session })
+  const restored = persistence.restored.then((session) => {
+    if (!session) return tabs?.tell({ type: 'hello' }) // open tabs may hand theirs over
+    const event = { type: 'RESTORED', session } as const
+    // Marked as stored first, so taking it over writes nothing back.
+    if (actor.getSnapshot().can(event)) persistence.adopt(session)
+    send(event)
   })
+  // A login or logout before the read finished makes it moot: requests need not wait for it.
+  const decided = new Promise<void>((resolve) => {
+    const watch = actor.subscribe((snapshot) => {
+      if (snapshot.context.epoch === 0) return
+      watch.unsubscribe()
+      resolve()
+    })
+  })
+  const ready = Promise.race([restored, decided])
+  const queue = createRequestQueue(actor, now, ready)
 
   const announce = async (message: TabMessage) => {
     try {
@@ -254,14 +266,12 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     }
   }
 
-  const wake = () => actor.send({ type: 'WAKE' })
+  const wake = () => send({ type: 'WAKE' })
   const stopWakeListeners = listenForWake(wake)
 
-  const gate = createTokenGate(actor, waiters, now)
-  const eject = installInterceptors({
+  const detach = attachAxios({
     http,
-    gate,
-    ready,
+    queue,
     mayAttach: createOriginCheck(attachTo),
     isAuthFailure: options.isAuthFailure ?? ((response) => response.status === 401),
   })
@@ -271,24 +281,27 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     ready,
     login(tokens) {
       const session = sessionFromTokens(tokens, now())
-      actor.send({ type: 'LOGIN', session })
+      send({ type: 'LOGIN', session })
       announce({ type: 'session', reason: 'login', session })
     },
     async logout() {
       const { session } = actor.getSnapshot().context
-      actor.send({ type: 'LOGOUT' })
+      send({ type: 'LOGOUT' })
+      // Before the stored session was read, logout wins over it: clear and revoke it too.
+      const stored = session ? null : await persistence.unclaimed()
+      if (stored) persistence.save(null, true)
       await Promise.all([persistence.flushed(), announce({ type: 'ended' })])
-      if (!session || !options.revoke) return
+      const ended = session ?? stored
+      if (!ended || !options.revoke) return
       try {
-        await options.revoke({ ...session }, { signal: AbortSignal.timeout(10_000) })
+        await options.revoke({ ...ended }, { signal: AbortSignal.timeout(10_000) })
       } catch (error) {
         warn(`revoke() failed (${errorName(error)}).`)
       }
     },
     async getAccessToken() {
-      await ready
       try {
-        const grant = await gate.acquire({ method: 'TOKEN', url: 'getAccessToken()' })
+        const grant = await queue.acquire({ method: 'TOKEN', url: 'getAccessToken()' })
         return grant?.token ?? null
       } catch (error) {
         // Signed out while waiting is still "signed out"; transient failures are real errors.
@@ -303,13 +316,14 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     },
     wake,
     dispose() {
-      refreshActor.abandon()
+      refresher.abandon()
       tabs?.close()
-      eject()
+      if (tabName) releaseCrossTabName(tabName, attachTo)
+      detach()
       stopWakeListeners()
       subscription.unsubscribe()
       actor.stop()
-      waiters.rejectAll(() => new AuthError('The auth client was disposed.', 'DISPOSED'))
+      queue.dispose()
     },
   }
 }

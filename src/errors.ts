@@ -5,6 +5,7 @@ export type AuthErrorCode =
   | AuthErrorInfo['code']
   | 'INVALID_SESSION'
   | 'INVALID_REFRESH_RESPONSE'
+  | 'INVALID_OPTIONS'
   | 'DISPOSED'
 
 /**

@@ -39,3 +39,4 @@ export {
   type WebStorageOptions,
 } from './storage.js'
 export type { CrossTabOptions } from './tabs/crossTab.js'
+export { CrossTabScopeError } from './tabs/scope.js'

@@ -5,15 +5,19 @@ import { sessionFromTokens, type TokenResponse } from './session.js'
 
 /** What the `refresh` option receives besides the session. */
 export interface RefreshContext {
-  /** Aborted when the refresh is abandoned (timeout, logout, disposal): pass it to the call. */
+  /**
+   * Aborted when the call is no longer wanted: the session ended (logout, expiry, a new
+   * login), the client was disposed, or the call outlived its patience and a new one was
+   * sent. Pass it to the HTTP call.
+   */
   signal: AbortSignal
   /** 1 for the first attempt of this refresh, 2 for the first retry, … */
   attempt: number
 }
 
 /**
- * Spends the refresh token. Must not use the protected axios instance (its interceptors
- * would wait for this very refresh); use a bare `axios` call or `fetch`.
+ * Spends the refresh token. Must not use a protected HTTP client (its interceptors would
+ * wait for this very refresh); use a bare `axios` call or `fetch`.
  */
 export type RefreshFunction = (
   session: Readonly<Session>,
@@ -57,29 +61,59 @@ function transientInfo(error: unknown): AuthErrorInfo {
     : { code: 'REFRESH_FAILED', message, status }
 }
 
-/**
- * Runs a refresh somewhere else (under the cross-tab lock); `run` does the actual call.
- */
+/** Runs a refresh somewhere else (under a cross-tab lock); `run` does the actual call. */
 export type RefreshCoordinator = (
-  input: RefreshInput,
+  session: Session,
   signal: AbortSignal,
   run: () => Promise<Session>,
 ) => Promise<Session>
 
+/** What {@link createRefresher} needs from the client. */
+export interface RefresherOptions {
+  refresh: RefreshFunction
+  isRefreshRejected: (error: unknown) => boolean
+  now: () => number
+  /**
+   * How long a call may stay on the wire and still be joined by a retry, in ms. Past it, the
+   * call is presumed lost (a dropped connection) and a retry sends a new one.
+   */
+  patience: number
+  /** The session of `generation`, if it is still the machine's current one. */
+  sessionOf: (generation: number) => Session | null
+  /** Delivers the answer of a call that no attempt is waiting for any more. */
+  answeredLate: (session: Session, generation: number) => void
+  coordinate?: RefreshCoordinator
+}
+
+interface Call {
+  key: string
+  generation: number
+  sentAt: number
+  promise: Promise<Session>
+  controller: AbortController
+  /** Attempts of the machine waiting for this call right now. */
+  listeners: number
+}
+
 /**
- * The machine's `refreshSession` actor: calls the user's function, validates what comes
- * back, and classifies any failure once so the statechart only reads `rejected`.
+ * Owns the refresh calls. A call, once sent, is owned until it answers: its refresh token is
+ * spent the moment the server processes it, so its answer is never dropped. The machine's
+ * attempts come and go (timeouts, backoff, giving up); each attempt joins the call on the
+ * wire for its session, and an answer nobody waits for any more reaches the machine as
+ * `REFRESH_ANSWERED`, where the statechart decides whether the session is still the one it
+ * was for. Only a session that ended (`abandon()`) or a call past its patience (replaced by
+ * a new one) cancels a call.
  */
-export function createRefreshActor(
-  refresh: RefreshFunction,
-  isRefreshRejected: (error: unknown) => boolean,
-  now: () => number,
-  coordinate: RefreshCoordinator = (_input, _signal, run) => run(),
-) {
-  async function run(input: RefreshInput, signal: AbortSignal): Promise<Session> {
+export function createRefresher(options: RefresherOptions) {
+  const { refresh, isRefreshRejected, now, patience, sessionOf, answeredLate } = options
+  const coordinate: RefreshCoordinator = options.coordinate ?? ((_s, _signal, run) => run())
+
+  async function run(session: Session, attempt: number, signal: AbortSignal): Promise<Session> {
+    // Cancelled while it waited for its turn (a lock, a storage read): never sent at all.
+    if (signal.aborted) throw signal.reason
     let body: unknown
     try {
-      body = await refresh({ ...input.session }, { signal, attempt: input.attempt })
+      body = await refresh({ ...session }, { signal, attempt })
     } catch (error) {
       const status = statusOf(error)
       const failure: RefreshFailure = isRefreshRejected(error)
@@ -95,45 +129,84 @@ export function createRefreshActor(
       throw failure
     }
     try {
-      return sessionFromTokens(body, now(), input.session, 'INVALID_REFRESH_RESPONSE')
+      return sessionFromTokens(body, now(), session, 'INVALID_REFRESH_RESPONSE')
     } catch (error) {
+      // The server answered, so it may well have rotated the refresh token: presenting the
+      // same one again would be reuse, which revokes the whole grant. The session ends here.
       const detail = error instanceof InvalidSessionError ? ` ${error.message}` : ''
       const failure: RefreshFailure = {
-        rejected: false,
+        rejected: true,
         error: {
-          code: 'REFRESH_FAILED',
-          message: `The refresh endpoint answered with a malformed body.${detail}`,
+          code: 'SESSION_EXPIRED',
+          message: `The refresh endpoint answered without a usable token; its refresh token may be spent, so it is not presented again.${detail}`,
         },
       }
       throw failure
     }
   }
-  // One call per refresh token. A retry after a timeout joins the call still on the wire
-  // rather than spending the same token again: a slow server that does process the first
-  // call would otherwise see the token reused, and with rotation revoke the session.
-  let inflight: { key: string; call: Promise<Session>; controller: AbortController } | undefined
-  function spend(input: RefreshInput): Promise<Session> {
-    const key = input.session.refreshToken ?? input.session.accessToken
-    if (inflight?.key === key) return inflight.call
+
+  let current: Call | undefined
+
+  function send(session: Session, input: RefreshInput): Call {
     const controller = new AbortController()
-    const call = coordinate(input, controller.signal, () => run(input, controller.signal))
-    const entry = { key, call, controller }
-    inflight = entry
-    const settle = () => {
-      if (inflight === entry) inflight = undefined
+    const call: Call = {
+      key: session.refreshToken ?? session.accessToken,
+      generation: input.generation,
+      sentAt: now(),
+      controller,
+      listeners: 0,
+      promise: coordinate(session, controller.signal, () =>
+        run(session, input.attempt, controller.signal),
+      ),
     }
-    call.then(settle, settle)
+    call.promise.then(
+      (answer) => {
+        if (current === call) current = undefined
+        if (call.listeners === 0 && !controller.signal.aborted) {
+          answeredLate(answer, call.generation)
+        }
+      },
+      () => {
+        // A failure nobody waits for teaches nothing the next attempt won't learn itself.
+        if (current === call) current = undefined
+      },
+    )
     return call
   }
 
+  /** The call for this attempt: the one on the wire while it is within patience, else a new one. */
+  function callFor(input: RefreshInput): Call {
+    const session = sessionOf(input.generation)
+    if (!session) {
+      const failure: RefreshFailure = {
+        rejected: false,
+        error: { code: 'REFRESH_FAILED', message: 'The session to refresh is gone.' },
+      }
+      throw failure
+    }
+    const key = session.refreshToken ?? session.accessToken
+    if (current && current.key === key && now() - current.sentAt < patience) return current
+    // Past its patience the old call is presumed lost and cancelled before the new one
+    // goes: the client never waits for two calls at once.
+    current?.controller.abort()
+    current = send(session, input)
+    return current
+  }
+
   return {
-    logic: fromPromise<Session, RefreshInput>(({ input, signal }) =>
-      untilAborted(spend(input), signal),
-    ),
-    /** Cancels the call on the wire: the machine stopped waiting for any refresh. */
+    logic: fromPromise<Session, RefreshInput>(async ({ input, signal }) => {
+      const call = callFor(input)
+      call.listeners += 1
+      try {
+        return await untilAborted(call.promise, signal)
+      } finally {
+        call.listeners -= 1
+      }
+    }),
+    /** Cancels the call on the wire: the session it was for has ended. */
     abandon(): void {
-      inflight?.controller.abort()
-      inflight = undefined
+      current?.controller.abort()
+      current = undefined
     },
   }
 }

@@ -2,22 +2,61 @@ import type { Session } from '../machines/types.js'
 import { InvalidSessionError } from './errors.js'
 
 /**
- * What `login()` takes and what the `refresh` function returns. Field names follow this
- * library's camelCase; OAuth's snake_case (`access_token`, `refresh_token`, `expires_in`) is
- * accepted too, so a token endpoint's body can be passed through as it is.
+ * A lifetime in seconds: a number, or a decimal string such as `'3600'` (some servers send
+ * `expires_in` as a string). `null` counts as absent.
  */
-export interface TokenResponse {
-  accessToken: string
-  /** Omit to keep the current refresh token (servers without rotation). */
-  refreshToken?: string
-  /** Lifetime of the access token in seconds, as OAuth's `expires_in`. */
-  expiresIn?: number
+export type ExpiresIn = number | `${number}` | null
+
+/** The token fields spelled the way JavaScript code (and this library) spells them. */
+export interface CamelCaseTokenFields {
+  accessToken?: string
+  /** Omit (or `null`) to keep the current refresh token (servers without rotation). */
+  refreshToken?: string | null
+  /**
+   * Lifetime of the access token in seconds, as OAuth's `expires_in`. A method here (as on
+   * openid-client's token responses) is not read: `expires_in` is used instead.
+   */
+  expiresIn?: ExpiresIn | (() => number | undefined)
+  /** `'Bearer'` (any case) or absent; a DPoP-bound token is refused. */
+  tokenType?: string | null
 }
 
-type Fields = Record<string, unknown>
+/** The token fields as an OAuth 2.0 token endpoint sends them (RFC 6749 §5.1). */
+export interface SnakeCaseTokenFields {
+  access_token?: string
+  /** Omit (or `null`) to keep the current refresh token. */
+  refresh_token?: string | null
+  /** Lifetime of the access token in seconds. */
+  expires_in?: ExpiresIn
+  /** `'Bearer'` (any case) or absent; a DPoP-bound token is refused. */
+  token_type?: string | null
+}
 
+/**
+ * What `login()` takes and what the `refresh` function returns: an object with an access
+ * token, spelled `accessToken` or OAuth's `access_token`, and optionally a refresh token and
+ * a lifetime in either spelling. A token endpoint's JSON body, oauth4webapi's
+ * `TokenEndpointResponse` and openid-client's token responses are accepted as they are;
+ * other fields are ignored. When both spellings of a field are present, camelCase wins.
+ */
+export type TokenResponse = CamelCaseTokenFields &
+  SnakeCaseTokenFields &
+  ({ accessToken: string } | { access_token: string })
+
+type Fields = Record<string, unknown>
+type InvalidSessionCode = 'INVALID_SESSION' | 'INVALID_REFRESH_RESPONSE'
+
+/**
+ * Reads a field in either spelling. Absent, `null` and function values (openid-client puts
+ * an `expiresIn()` method next to `expires_in`) count as not given, so the other spelling
+ * is used.
+ */
 function pick(body: Fields, camel: string, snake: string): unknown {
-  return body[camel] ?? body[snake]
+  for (const key of [camel, snake]) {
+    const value = body[key]
+    if (value !== undefined && value !== null && typeof value !== 'function') return value
+  }
+  return undefined
 }
 
 /**
@@ -38,6 +77,46 @@ export function jwtLifetime(token: string): number | undefined {
   }
 }
 
+const DECIMAL_SECONDS = /^\d+(?:\.\d+)?$/
+
+/**
+ * Reads a decimal string such as `'3600'` as a number: some servers send `expires_in` as a
+ * string, and refusing their tokens would only push users to convert it themselves. Other
+ * strings (`'1h'`, `'1e3'`, `' 60'`) are returned unchanged and rejected as not a number,
+ * rather than guessed at.
+ */
+function secondsOf(value: unknown): unknown {
+  return typeof value === 'string' && DECIMAL_SECONDS.test(value) ? Number(value) : value
+}
+
+/** Refuses a token this client cannot send: it only ever sends `Authorization: Bearer`. */
+function assertBearer(fields: Fields, code: InvalidSessionCode): void {
+  const tokenType = pick(fields, 'tokenType', 'token_type')
+  if (typeof tokenType === 'string' && tokenType.toLowerCase() === 'dpop') {
+    // A DPoP-bound token sent as Bearer is refused on every request; failing at login or
+    // refresh names the problem instead of causing a stream of 401s. Other values, even
+    // nonstandard ones, are let through: servers put odd things there and mean Bearer.
+    throw new InvalidSessionError('DPoP-bound tokens are not supported (token_type DPoP).', code)
+  }
+}
+
+/**
+ * The access token's lifetime in seconds: the response's own, else the JWT's `exp − iat`,
+ * else `undefined` (no proactive refresh).
+ */
+function lifetimeOf(fields: Fields, accessToken: string, code: InvalidSessionCode) {
+  const given = secondsOf(pick(fields, 'expiresIn', 'expires_in'))
+  if (given === undefined) return jwtLifetime(accessToken)
+  if (typeof given !== 'number' || !Number.isFinite(given)) {
+    throw new InvalidSessionError(
+      'expiresIn must be a finite number of seconds (or a decimal string).',
+      code,
+    )
+  }
+  if (given < 0) throw new InvalidSessionError('expiresIn must not be negative.', code)
+  return given
+}
+
 function isTokenString(value: unknown): value is string {
   // Whitespace would break the Authorization header and hints at a pasted error page.
   return typeof value === 'string' && value.length > 0 && !/\s/.test(value)
@@ -52,7 +131,7 @@ export function sessionFromTokens(
   body: unknown,
   now: number,
   previous?: Session | null,
-  code: 'INVALID_SESSION' | 'INVALID_REFRESH_RESPONSE' = 'INVALID_SESSION',
+  code: InvalidSessionCode = 'INVALID_SESSION',
 ): Session {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InvalidSessionError(`Expected a token object, got ${describe(body)}.`, code)
@@ -69,13 +148,8 @@ export function sessionFromTokens(
   if (refreshToken !== undefined && !isTokenString(refreshToken)) {
     throw new InvalidSessionError('The refresh token is empty or not a single-line string.', code)
   }
-  const expiresIn = pick(fields, 'expiresIn', 'expires_in') ?? jwtLifetime(accessToken)
-  if (expiresIn !== undefined && !(typeof expiresIn === 'number' && Number.isFinite(expiresIn))) {
-    throw new InvalidSessionError('expiresIn must be a finite number of seconds.', code)
-  }
-  if (typeof expiresIn === 'number' && expiresIn < 0) {
-    throw new InvalidSessionError('expiresIn must not be negative.', code)
-  }
+  assertBearer(fields, code)
+  const expiresIn = lifetimeOf(fields, accessToken, code)
   const session: Session = { accessToken, obtainedAt: now }
   if (refreshToken !== undefined) session.refreshToken = refreshToken
   if (expiresIn !== undefined) session.expiresAt = now + expiresIn * 1000
@@ -103,4 +177,15 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array'
   if (typeof value === 'string') return `a string of ${value.length} characters`
   return typeof value
+}
+
+/**
+ * Whether `candidate` (from storage, another tab or another process) replaces `current`:
+ * another token, obtained no earlier. Never by comparing tokens' contents.
+ */
+export function isNewerSession(candidate: Session, current: Session): boolean {
+  return (
+    candidate.accessToken !== current.accessToken &&
+    (candidate.obtainedAt ?? 0) >= (current.obtainedAt ?? 0)
+  )
 }

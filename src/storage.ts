@@ -14,6 +14,13 @@ import type { Session } from '../machines/types.js'
  * ```
  */
 export interface TokenStorage {
+  /**
+   * What this adapter stores into, e.g. `'local:auth-machine.session'`. Clients with the
+   * same `id` (and the same `attachTo`) coordinate across tabs by default; clients with
+   * different ones never share a session. Adapters without an `id` count as one scope,
+   * `'custom'`: give yours an `id` when two clients on a page use different custom stores.
+   */
+  readonly id?: string
   /** The stored session, or `null`. Malformed values are discarded by the client. */
   get(): Session | null | undefined | Promise<Session | null | undefined>
   set(session: Session): void | Promise<void>
@@ -24,6 +31,8 @@ export interface TokenStorage {
 export function memorySession(): TokenStorage {
   let current: Session | null = null
   return {
+    // One scope for every tab: memory sessions still travel between tabs of the same app.
+    id: 'memory',
     get: () => current,
     set: (session) => {
       current = session
@@ -35,8 +44,9 @@ export function memorySession(): TokenStorage {
 }
 
 /** The Web Storage API, resolved lazily so importing this module never touches `window`. */
-function webStorage(pick: () => Storage, key: string): TokenStorage {
+function webStorage(pick: () => Storage, id: string, key: string): TokenStorage {
   return {
+    id,
     get: () => {
       const raw = pick().getItem(key)
       if (raw === null) return null
@@ -63,10 +73,12 @@ export interface WebStorageOptions {
  * an origin. Readable by any script on the page; see the README's security notes.
  */
 export function localStorageSession(options: WebStorageOptions = {}): TokenStorage {
-  return webStorage(() => globalThis.localStorage, options.key ?? 'auth-machine.session')
+  const key = options.key ?? 'auth-machine.session'
+  return webStorage(() => globalThis.localStorage, `local:${key}`, key)
 }
 
 /** Persists the session in `sessionStorage`: it survives reloads of this tab only. */
 export function sessionStorageSession(options: WebStorageOptions = {}): TokenStorage {
-  return webStorage(() => globalThis.sessionStorage, options.key ?? 'auth-machine.session')
+  const key = options.key ?? 'auth-machine.session'
+  return webStorage(() => globalThis.sessionStorage, `session:${key}`, key)
 }

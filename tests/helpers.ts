@@ -29,8 +29,8 @@ export function refreshAt(url: string): RefreshFunction {
 }
 
 /** The app's own login call to the token server at `url`. */
-export async function signInAt(url: string): Promise<TokenSet> {
-  return (await axios.post(`${url}/auth/login`, { username: 'ada', password: TEST_PASSWORD })).data
+export async function signInAt(url: string, username = 'ada'): Promise<TokenSet> {
+  return (await axios.post(`${url}/auth/login`, { username, password: TEST_PASSWORD })).data
 }
 
 export interface Harness {

@@ -1,4 +1,5 @@
 import type { Session } from '../../machines/types.js'
+import { isNewerSession } from '../session.js'
 import { openSharedRecord, type SharedRecord, type SharedRecordStore } from './sharedRecord.js'
 
 /** Options of cross-tab coordination; `true` takes the defaults. */
@@ -36,14 +37,6 @@ export interface CrossTab {
     ended: () => void,
   ): Promise<Session>
   close(): void
-}
-
-/** The session a tab holds is outdated when the record holds a different, later one. */
-function isNewer(candidate: Session, current: Session): boolean {
-  return (
-    candidate.accessToken !== current.accessToken &&
-    (candidate.obtainedAt ?? 0) >= (current.obtainedAt ?? 0)
-  )
 }
 
 function endedSince(record: SharedRecord | undefined, since: number): boolean {
@@ -96,7 +89,7 @@ export function createCrossTab(
         return await underLock(signal, async () => {
           const shared = await record?.read()
           if (endedSince(shared, startedAt)) throw new EndedElsewhere()
-          if (shared?.kind === 'session' && isNewer(shared.session, current)) {
+          if (shared?.kind === 'session' && isNewerSession(shared.session, current)) {
             return shared.session
           }
           const session = await refresh()

@@ -1,14 +1,27 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { faultResponse, type RefreshFaultKind } from './faults.js'
-import { parseJsonObject, sendEmpty, sendJson, sendRaw } from './http.js'
+import type { RefreshFaultKind } from './faults.js'
+import {
+  exchangeRefreshToken,
+  type RefreshDialect,
+  refusedTokenInUrl,
+  TEST_PASSWORD,
+} from './grants.js'
+import { parseJsonObject, sendEmpty, sendJson } from './http.js'
+import {
+  authorizationServerMetadata,
+  METADATA_PATHS,
+  OAUTH_TOKEN_PATH,
+  oauthToken,
+} from './oauth.js'
 import type { RefreshedTokens, TokenSet, TokenStore } from './tokens.js'
 import type { TestAuthServerCounters } from './types.js'
 
-/** The password every test user has. Any non-empty user name logs in with it. */
-export const TEST_PASSWORD = 'secret'
+export { TEST_PASSWORD } from './grants.js'
 
 /** What the application routes need from the server. */
 export interface RouteContext {
+  /** The server's base URL, its OAuth issuer identifier. */
+  readonly issuer: string
   /** The server's sessions. */
   readonly store: TokenStore
   /** Bumps a counter as a response is decided. */
@@ -45,6 +58,8 @@ function sendTokens(res: ServerResponse, tokens: TokenSet | RefreshedTokens): vo
   sendJson(res, 200, { ...tokens, tokenType: 'Bearer' })
 }
 
+const jsonDialect: RefreshDialect = { sendTokens, rejectionStatus: 401 }
+
 function methodNotAllowed(res: ServerResponse, allow: string): void {
   sendJson(res, 405, { error: 'method_not_allowed' }, { allow })
 }
@@ -64,48 +79,14 @@ function login(ctx: RouteContext, { res, body }: RoutedRequest) {
   sendTokens(res, ctx.login(username))
 }
 
-async function refresh(ctx: RouteContext, { req, res, query, body }: RoutedRequest) {
-  const params = new URLSearchParams(query)
-  // A token in a URL ends up in access logs and Referer headers; refusing it loudly makes
-  // a client that sends one fail its tests instead of quietly working.
-  if (params.has('refreshToken') || params.has('refresh_token')) {
-    ctx.count('refreshFailures')
-    return sendJson(res, 400, {
-      ...invalidRequest,
-      error_description: 'refresh token must be sent in the JSON body, never in the URL',
-    })
-  }
-  const refreshToken = bodyString(body, 'refreshToken')
+async function refresh(ctx: RouteContext, request: RoutedRequest) {
+  if (refusedTokenInUrl(ctx, request)) return
+  const refreshToken = bodyString(request.body, 'refreshToken')
   if (!refreshToken) {
     ctx.count('refreshFailures')
-    return sendJson(res, 400, invalidRequest)
+    return sendJson(request.res, 400, invalidRequest)
   }
-  const fault = ctx.takeFault()
-  if (fault !== undefined) {
-    ctx.count('refreshFailures')
-    if (fault === 'reset') return void req.socket.destroy()
-    if (fault === 'hang') {
-      if (await ctx.hang()) sendJson(res, 503, { error: 'temporarily_unavailable' })
-      return
-    }
-    const canned = faultResponse(fault)
-    if (canned) sendRaw(res, canned.status, canned.body, canned.headers)
-    return
-  }
-  const outcome = ctx.store.refresh(refreshToken)
-  if (outcome.ok) {
-    ctx.count('refreshSuccesses')
-    return sendTokens(res, outcome.tokens)
-  }
-  ctx.count('refreshFailures')
-  if (outcome.reason === 'reuse') {
-    ctx.count('reuseDetections')
-    return sendJson(res, 401, {
-      error: 'invalid_grant',
-      error_description: 'refresh token reuse detected',
-    })
-  }
-  sendJson(res, 401, { error: 'invalid_grant' })
+  await exchangeRefreshToken(ctx, request, refreshToken, jsonDialect)
 }
 
 function logout(ctx: RouteContext, { res, body }: RoutedRequest) {
@@ -145,10 +126,12 @@ const authRoutes = new Map<string, (ctx: RouteContext, r: RoutedRequest) => void
   ['/auth/login', login],
   ['/auth/refresh', refresh],
   ['/auth/logout', logout],
+  [OAUTH_TOKEN_PATH, oauthToken],
 ])
 
 /**
- * Answers an application request: `/auth/*`, protected `/api/*`, `/public`, or 404.
+ * Answers an application request: `/auth/*`, the OAuth token endpoint and metadata,
+ * protected `/api/*`, `/public`, or 404.
  * The request has already been logged and has passed holds and delays.
  */
 export async function handleAppRoute(ctx: RouteContext, request: RoutedRequest): Promise<void> {
@@ -159,9 +142,10 @@ export async function handleAppRoute(ctx: RouteContext, request: RoutedRequest):
     return auth(ctx, request)
   }
   if (path.startsWith('/api/')) return protectedResource(ctx, request)
-  if (path === '/public') {
+  if (path === '/public' || METADATA_PATHS.includes(path)) {
     if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET, HEAD')
-    return sendJson(res, 200, { ok: true })
+    const body = path === '/public' ? { ok: true } : authorizationServerMetadata(ctx.issuer)
+    return sendJson(res, 200, body)
   }
   sendJson(res, 404, { error: 'not_found', path })
 }

@@ -13,6 +13,7 @@ import {
   splitTarget,
 } from './http.js'
 import type { AccessTokenClaims } from './jwt.js'
+import { isOAuthRefreshCall, OAUTH_TOKEN_PATH } from './oauth.js'
 import { handleAppRoute, type RouteContext, type RoutedRequest } from './routes.js'
 import { type TokenSet, TokenStore } from './tokens.js'
 import type {
@@ -32,6 +33,11 @@ const zeroCounters = (): TestAuthServerCounters => ({
   protectedOk: 0,
   requests: 0,
 })
+
+/** Whether a request spends a refresh token, on the JSON route or the OAuth one. */
+function isRefreshCall(path: string, query: string, body: string): boolean {
+  return path === '/auth/refresh' || (path === OAUTH_TOKEN_PATH && isOAuthRefreshCall(query, body))
+}
 
 interface Waiter {
   check(): void
@@ -63,7 +69,10 @@ class TestAuthServerImpl implements TestAuthServer {
     this.#http = http
     this.#now = now
     this.#store = store
+    this.port = (http.address() as AddressInfo).port
+    this.url = `http://127.0.0.1:${this.port}`
     this.#routeContext = {
+      issuer: this.url,
       store,
       count: (counter) => {
         this.#counters[counter]++
@@ -77,8 +86,6 @@ class TestAuthServerImpl implements TestAuthServer {
           : new Promise<boolean>((resume) => this.#hung.add(resume)),
       nextProtectedCount: () => ++this.#protectedCount,
     }
-    this.port = (http.address() as AddressInfo).port
-    this.url = `http://127.0.0.1:${this.port}`
     http.on('connection', (socket) => {
       this.#sockets.add(socket)
       socket.once('close', () => this.#sockets.delete(socket))
@@ -249,7 +256,7 @@ class TestAuthServerImpl implements TestAuthServer {
       return handleControl(this.#controlTarget, method, path, body, res)
     }
     this.#record(req, method, path, query, body)
-    if (method === 'POST' && path === '/auth/refresh') {
+    if (method === 'POST' && isRefreshCall(path, query, body)) {
       this.#counters.refreshCalls++
       // A client that hung up while its body was being read is no longer waiting for it.
       if (!res.destroyed) {
@@ -296,6 +303,18 @@ class TestAuthServerImpl implements TestAuthServer {
  * `POST /auth/logout {refreshToken}`, protected `/api/*` (and the quirky
  * `/api/soft-401`, which answers 200 `{code: 401}` instead of 401), `GET /public`,
  * and the `/__control/*` routes mirroring the programmatic controls.
+ *
+ * For OAuth client libraries (openid-client, oauth4webapi) there is also a standard token
+ * endpoint, `POST /oauth/token` (RFC 6749): form-encoded `grant_type=password` with
+ * `username`, `password`, or `grant_type=refresh_token` with `refresh_token`, each with a
+ * `client_id` (any value; public client, no secret). It answers snake_case
+ * `{access_token, token_type: 'Bearer', expires_in, refresh_token}`; a refused grant is 400
+ * `invalid_grant`. Its refresh grant shares `/auth/refresh`'s rotation, reuse detection,
+ * faults, holds-by-path and refresh counters; its password grant counts as a login. Its
+ * metadata (issuer = `url`, `token_endpoint`) is served at
+ * `/.well-known/oauth-authorization-server` and `/.well-known/openid-configuration`, so
+ * discovery works; these libraries refuse plain HTTP unless told to allow it
+ * (`allowInsecureRequests`).
  *
  * @example
  * ```ts

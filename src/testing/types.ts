@@ -32,9 +32,15 @@ export interface TestAuthServerOptions {
  * Control routes (`/__control/*`) are not counted: they are the harness, not the traffic.
  */
 export interface TestAuthServerCounters {
-  /** Sessions issued, by `POST /auth/login` or by {@link TestAuthServer.login}. */
+  /**
+   * Sessions issued, by `POST /auth/login`, the password grant of `POST /oauth/token`, or
+   * {@link TestAuthServer.login}.
+   */
   logins: number
-  /** `POST /auth/refresh` requests received (counted on arrival, before holds and faults). */
+  /**
+   * Refresh requests received: `POST /auth/refresh`, and `POST /oauth/token` with
+   * `grant_type=refresh_token` (counted on arrival, before holds and faults).
+   */
   refreshCalls: number
   /** Refresh calls that issued new tokens. */
   refreshSuccesses: number

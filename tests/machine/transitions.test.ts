@@ -66,8 +66,8 @@ describe('the statechart, row by row', () => {
   it('TOKEN_REJECTED of the current generation enqueues and refreshes once', async () => {
     const { actor, session, request, refreshes, emitted, settle } = start()
     actor.send({ type: 'LOGIN', session: session('a') })
-    actor.send({ type: 'TOKEN_REJECTED', request: request('1'), generation: 1 })
-    actor.send({ type: 'TOKEN_REJECTED', request: request('2'), generation: 1 })
+    actor.send({ type: 'TOKEN_REJECTED', request: request('1'), generation: 1, epoch: 1 })
+    actor.send({ type: 'TOKEN_REJECTED', request: request('2'), generation: 1, epoch: 1 })
     actor.send({ type: 'TOKEN_NEEDED', request: request('3') })
     expect(actor.getSnapshot().value).toEqual({ refreshing: 'requesting' })
     expect(actor.getSnapshot().context.queue.map((r) => r.id)).toEqual(['1', '2', '3'])
@@ -86,13 +86,102 @@ describe('the statechart, row by row', () => {
   })
 
   it('TOKEN_REJECTED of an older generation releases that request without a refresh', () => {
-    const { actor, session, request, refreshes, emitted } = start()
+    const { actor, session, request, refreshes, emitted, clock } = start()
     actor.send({ type: 'LOGIN', session: session('a') })
-    actor.send({ type: 'LOGIN', session: session('b') })
-    actor.send({ type: 'TOKEN_REJECTED', request: request('old'), generation: 1 })
+    clock.advance(1)
+    // Another tab refreshed: same session (epoch), newer token (generation).
+    actor.send({ type: 'SESSION_SYNCED', session: session('b') })
+    expect(actor.getSnapshot().context).toMatchObject({ generation: 2, epoch: 1 })
+    actor.send({ type: 'TOKEN_REJECTED', request: request('old'), generation: 1, epoch: 1 })
     expect(actor.getSnapshot().value).toEqual({ authenticated: 'fresh' })
     expect(refreshes).toHaveLength(0)
     expect(emitted).toEqual([{ type: 'requestsReleased', ids: ['old'] }])
+  })
+
+  it('TOKEN_REJECTED from another epoch (logout, another user) is rejected, never replayed', () => {
+    const { actor, session, request, refreshes, emitted } = start()
+    actor.send({ type: 'LOGIN', session: session('alice') })
+    actor.send({ type: 'LOGOUT' })
+    actor.send({ type: 'LOGIN', session: session('bob') })
+    const { epoch, generation } = actor.getSnapshot().context
+    expect(epoch).toBe(3)
+    actor.send({ type: 'TOKEN_REJECTED', request: request('alice'), generation: 1, epoch: 1 })
+    expect(actor.getSnapshot().value).toEqual({ authenticated: 'fresh' })
+    expect(actor.getSnapshot().context.generation).toBe(generation)
+    expect(refreshes).toHaveLength(0)
+    expect(emitted.at(-1)).toEqual({
+      type: 'requestsRejected',
+      ids: ['alice'],
+      error: expect.objectContaining({ code: 'LOGGED_OUT' }),
+    })
+    // Also while refreshing: the old epoch's request does not join the queue.
+    actor.send({ type: 'TOKEN_REJECTED', request: request('bob'), generation, epoch })
+    actor.send({ type: 'TOKEN_REJECTED', request: request('alice2'), generation: 1, epoch: 1 })
+    expect(actor.getSnapshot().context.queue.map((r) => r.id)).toEqual(['bob'])
+    expect(emitted.at(-1)).toMatchObject({ type: 'requestsRejected', ids: ['alice2'] })
+  })
+
+  it('LOGIN while refreshing rejects what waited: it belonged to the old session', () => {
+    const { actor, session, request, refreshes, emitted } = start()
+    actor.send({ type: 'LOGIN', session: session('alice') })
+    actor.send({ type: 'TOKEN_NEEDED', request: request('1') })
+    actor.send({ type: 'LOGIN', session: session('bob') })
+    expect(refreshes[0]?.signal.aborted).toBe(true)
+    expect(actor.getSnapshot().value).toEqual({ authenticated: 'fresh' })
+    expect(emitted).toEqual([
+      {
+        type: 'requestsRejected',
+        ids: ['1'],
+        error: expect.objectContaining({ code: 'LOGGED_OUT' }),
+      },
+    ])
+  })
+
+  it('a refresh answer that comes after the timeout is adopted in backoff and in stale', () => {
+    const { actor, session, request, refreshes, emitted, clock } = start({
+      refreshTimeout: 5000,
+      retry: { retries: 1, baseDelay: 1000, maxDelay: 1000 },
+    })
+    actor.send({ type: 'LOGIN', session: session('a') })
+    actor.send({ type: 'TOKEN_NEEDED', request: request('1') })
+    clock.advance(5000)
+    expect(actor.getSnapshot().value).toEqual({ refreshing: 'backoff' })
+    actor.send({ type: 'REFRESH_ANSWERED', session: session('b'), generation: 1 })
+    expect(actor.getSnapshot().value).toEqual({ authenticated: 'fresh' })
+    expect(actor.getSnapshot().context).toMatchObject({ generation: 2, epoch: 1, queue: [] })
+    expect(emitted.map((e) => e.type)).toEqual(['requestsReleased', 'refreshed'])
+
+    // Given up (stale), then the abandoned call answers: adopted.
+    actor.send({ type: 'TOKEN_NEEDED', request: request('2') })
+    clock.advance(5000)
+    actor.send({ type: 'WAKE' })
+    clock.advance(5000)
+    expect(actor.getSnapshot().value).toEqual({ authenticated: 'stale' })
+    actor.send({ type: 'REFRESH_ANSWERED', session: session('c'), generation: 2 })
+    expect(actor.getSnapshot().value).toEqual({ authenticated: 'fresh' })
+    expect(actor.getSnapshot().context.session?.accessToken).toBe('c')
+    // An answer for a session that is no longer current is dropped.
+    actor.send({ type: 'REFRESH_ANSWERED', session: session('d'), generation: 2 })
+    expect(actor.getSnapshot().context.session?.accessToken).toBe('c')
+    expect(refreshes).toHaveLength(3)
+  })
+
+  it('RESTORED is taken only before any login or logout: logout wins over the restore', () => {
+    const { actor, session } = start()
+    actor.send({ type: 'LOGOUT' })
+    actor.send({ type: 'RESTORED', session: session('stored') })
+    expect(actor.getSnapshot().value).toBe('loggedOut')
+    const other = start()
+    other.actor.send({ type: 'RESTORED', session: other.session('stored') })
+    expect(other.actor.getSnapshot().value).toEqual({ authenticated: 'fresh' })
+  })
+
+  it('a token with no lifetime (expiresIn 0) arms no proactive refresh: no loop', () => {
+    const { actor, session, clock, refreshes } = start()
+    actor.send({ type: 'LOGIN', session: session('a', 0) })
+    for (let i = 0; i < 100; i += 1) clock.advance(10)
+    expect(refreshes).toHaveLength(0)
+    expect(actor.getSnapshot().value).toEqual({ authenticated: 'fresh' })
   })
 
   it('the expiry timer starts a refresh at expiresAt − margin, WAKE only when due', () => {
@@ -133,8 +222,8 @@ describe('the statechart, row by row', () => {
     expect(snapshot.value).toBe('expired')
     expect(snapshot.context).toMatchObject({ session: null, queue: [] })
     expect(emitted.map((e) => e.type)).toEqual(['requestsRejected', 'sessionExpired'])
-    // Requests in expired are rejected at once, never queued.
-    actor.send({ type: 'TOKEN_NEEDED', request: request('2') })
+    // A 401 arriving in expired is rejected at once, never queued.
+    actor.send({ type: 'TOKEN_REJECTED', request: request('2'), generation: 1, epoch: 1 })
     expect(emitted.at(-1)).toMatchObject({ type: 'requestsRejected', ids: ['2'] })
     actor.send({ type: 'LOGIN', session: session('c') })
     expect(actor.getSnapshot().context).toMatchObject({ generation: 2, error: null })
@@ -169,7 +258,7 @@ describe('the statechart, row by row', () => {
     expect(actor.getSnapshot().value).toEqual({ refreshing: 'requesting' })
   })
 
-  it('a refresh that exceeds refreshTimeout is aborted and counts as a transient failure', () => {
+  it('an attempt that exceeds refreshTimeout stops waiting and counts as a transient failure', () => {
     const { actor, session, request, refreshes, clock } = start({
       refreshTimeout: 5000,
       retry: { retries: 1, baseDelay: 100, maxDelay: 100 },
@@ -177,6 +266,7 @@ describe('the statechart, row by row', () => {
     actor.send({ type: 'LOGIN', session: session('a') })
     actor.send({ type: 'TOKEN_NEEDED', request: request('1') })
     clock.advance(5000)
+    // The attempt stops waiting; the call itself is the client's to keep (see src/refresh.ts).
     expect(refreshes[0]?.signal.aborted).toBe(true)
     expect(actor.getSnapshot().value).toEqual({ refreshing: 'backoff' })
     actor.send({ type: 'WAKE' })
@@ -210,6 +300,7 @@ describe('the statechart, row by row', () => {
     actor.send({ type: 'LOGOUT' })
     expect(refreshes[0]?.signal.aborted).toBe(true)
     refreshes[0]?.resolve(session('late'))
+    actor.send({ type: 'REFRESH_ANSWERED', session: session('late'), generation: 1 })
     await settle()
     expect(actor.getSnapshot().value).toBe('loggedOut')
     expect(actor.getSnapshot().context).toMatchObject({ session: null, queue: [] })
@@ -240,7 +331,7 @@ describe('the statechart, row by row', () => {
 
   it('requests in loggedOut are rejected at once with LOGGED_OUT', () => {
     const { actor, request, emitted } = start()
-    actor.send({ type: 'TOKEN_REJECTED', request: request('1'), generation: 0 })
+    actor.send({ type: 'TOKEN_REJECTED', request: request('1'), generation: 0, epoch: 0 })
     expect(emitted).toEqual([
       {
         type: 'requestsRejected',

@@ -5,15 +5,19 @@ import {
   type AuthClient,
   createAuthClient,
   LoggedOutError,
+  memorySession,
   RefreshFailedError,
   RefreshTimeoutError,
   SessionExpiredError,
+  type TokenStorage,
 } from '../../src/index.js'
+import { sessionFromTokens } from '../../src/session.js'
 import {
   createTestAuthServer,
   type HoldHandle,
   type RefreshFaultKind,
   type TestAuthServer,
+  type TokenSet,
 } from '../../src/testing/index.js'
 import { refreshAt, signInAt } from '../helpers.js'
 import {
@@ -33,28 +37,20 @@ import {
   watchdog,
 } from './support.js'
 
-/** How an attempt of the refresh call ends, read ahead in the path before it starts. */
-type AttemptEnd = 'done' | 'rejected' | 'transient' | 'timeout' | 'abandoned' | 'open'
+/** How a refresh call ends, read ahead in the path before it is sent. */
+type CallEnd = 'done' | 'rejected' | 'transient' | 'late' | 'abandoned' | 'superseded' | 'open'
 
-const REJECTIONS = [401, 400, 403, 'revoke'] as const
-const TRANSIENTS: readonly RefreshFaultKind[] = [
-  500,
-  503,
-  429,
-  'reset',
-  'malformed',
-  'malformed-json',
-]
+const REJECTIONS = [401, 400, 403, 'revoke', 'malformed', 'malformed-json'] as const
+const TRANSIENTS: readonly RefreshFaultKind[] = [500, 503, 429, 'reset']
 
-interface Attempt {
-  end: AttemptEnd
+interface Call {
+  id: number
+  end: CallEnd
   /** How the server is made to end it, for the report. */
   how: string
   /** Parks the refresh call at the server until the path says how it ends. */
   hold: HoldHandle | undefined
   revoke: boolean
-  /** The attempt joined the call a timed-out attempt left on the wire: no new call. */
-  joined: boolean
 }
 
 interface Tracked {
@@ -88,32 +84,20 @@ export interface ClientRun {
   attempts: string[]
 }
 
-function attemptEnd(steps: ModelStep[], from: number): AttemptEnd {
-  for (const step of steps.slice(from + 1)) {
-    if (!step.stopped) continue
+/** How the call sent at step `from` ends, and at which step. */
+function callEnd(steps: ModelStep[], from: number): { end: CallEnd; at: number } {
+  const id = steps[from]?.call.sent
+  for (let at = from + 1; at < steps.length; at += 1) {
+    const step = steps[at] as ModelStep
+    if (step.call.superseded === id) return { end: 'superseded', at }
+    if (step.call.ended !== id) continue
     const { event } = step
-    if (event.type === 'xstate.done.actor.refresh') return 'done'
-    if (event.type === 'xstate.error.actor.refresh') return event.failure
-    if (event.type.startsWith('xstate.after.refreshTimeout.')) return 'timeout'
-    return 'abandoned'
+    if (event.type === 'xstate.done.actor.refresh') return { end: 'done', at }
+    if (event.type === 'xstate.error.actor.refresh') return { end: event.failure, at }
+    if (event.type === 'REFRESH_ANSWERED') return { end: 'late', at }
+    return { end: 'abandoned', at }
   }
-  return 'open'
-}
-
-/**
- * How the refresh call started at `from` ends. A retry after a timeout joins the call still
- * on the wire (the client never spends a refresh token twice), so the call lives on through
- * timeouts as long as the machine stays in `refreshing`.
- */
-function callEnd(steps: ModelStep[], from: number): AttemptEnd {
-  let index = from
-  for (;;) {
-    const end = attemptEnd(steps, index)
-    if (end !== 'timeout') return end
-    const next = steps.findIndex((step, i) => i > index && step.spawned)
-    if (next < 0 || !steps[next]?.before.snapshot.matches({ refreshing: 'backoff' })) return end
-    index = next
-  }
+  return { end: 'open', at: steps.length }
 }
 
 /** The step after which the client first holds a token of `generation`. */
@@ -128,6 +112,7 @@ function creationOf(steps: ModelStep[], generation: number): number {
 
 const comparable = (context: AuthContext) => ({
   generation: context.generation,
+  epoch: context.epoch,
   attempt: context.attempt,
   queue: context.queue.map(({ method, url, enqueuedAt }) => ({ method, url, enqueuedAt })),
   session: context.session && {
@@ -147,8 +132,10 @@ export function faultOffsets(paths: ModelPath[]): FaultOffsets[] {
   const next = { rejected: 0, transient: 0 }
   for (const path of paths) {
     offsets.push({ ...next })
-    for (const step of path.steps) {
-      if (step.event.type === 'xstate.error.actor.refresh') next[step.event.failure] += 1
+    for (const [index, step] of path.steps.entries()) {
+      if (step.call.sent === undefined) continue
+      const { end } = callEnd(path.steps, index)
+      if (end === 'rejected' || end === 'transient') next[end] += 1
     }
   }
   return offsets
@@ -195,9 +182,24 @@ export async function runOnClient(
   const crossTab = { name: `model-${process.pid}-${++channels}` }
   const http = axios.create({ baseURL: server.url })
   const warnings: string[] = []
+  // A path that starts with RESTORED finds a session in storage, read when the path says.
+  const restoring = path.steps[0]?.event.type === 'RESTORED'
+  let restore: (session: TokenSet) => void = () => undefined
+  const stored = memorySession()
+  const storage: TokenStorage = {
+    get: () =>
+      restoring
+        ? new Promise<TokenSet>((resolve) => {
+            restore = resolve
+          }).then((tokens) => sessionFromTokens(tokens, clock.now()))
+        : null,
+    set: (session) => stored.set(session),
+    remove: () => stored.remove(),
+  }
   const auth: AuthClient = createAuthClient({
     http,
     clock,
+    storage,
     crossTab,
     refreshMargin: MODEL_TIMING.refreshMargin,
     refreshTimeout: MODEL_TIMING.refreshTimeout,
@@ -208,11 +210,11 @@ export async function runOnClient(
   log.follow(auth.actor)
   const inspection = auth.actor.system.inspect(log.inspect)
   const subscription = auth.actor.subscribe(() => conditions.notify())
-  await auth.ready
+  if (!restoring) await auth.ready
 
   const steps = path.steps
   const tracked = new Map<string, Tracked>()
-  const attempts: Attempt[] = []
+  const calls = new Map<number, Call>()
   const report: string[] = []
   let answered = 0 // refresh calls the server has answered (or hung), as the path expects
 
@@ -243,6 +245,14 @@ export async function runOnClient(
   /** The app's own login call, to the server's login route. */
   const signIn = () => signInAt(server.url)
 
+  /** Another tab's refresh, as it reaches this one: a session message on the channel. */
+  const refreshedElsewhere = async (): Promise<void> => {
+    const channel = new BroadcastChannel(`${crossTab.name}:session`)
+    const session = sessionFromTokens(await signIn(), clock.now())
+    channel.postMessage({ type: 'session', reason: 'refresh', session })
+    channel.close()
+  }
+
   /** Another tab on the same channel, which never runs a timer or a refresh of its own. */
   const otherTab = () =>
     createAuthClient({
@@ -261,18 +271,12 @@ export async function runOnClient(
     })
     .catch(() => undefined)
   const queuedUrls = () => auth.actor.getSnapshot().context.queue.map((r) => r.url)
+  // A call the client keeps on the wire counts at the server until it is answered or its
+  // socket's close reaches the server.
+  let onTheWire = 0
   const quiet = () =>
     [...tracked.values()].every((r) => r.settled > 0 || r.held || queuedUrls().includes(r.url)) &&
-    // An abandoned refresh call counts at the server until the socket's close reaches it. A
-    // call that timed out stays on the wire through the backoff, for the retry to join.
-    server.refreshInFlight <= callsOnTheWire()
-  const callsOnTheWire = () => {
-    const snapshot = auth.actor.getSnapshot()
-    if (snapshot.matches({ refreshing: 'requesting' })) return 1
-    return snapshot.matches({ refreshing: 'backoff' }) && currentAttempt()?.end === 'timeout'
-      ? 1
-      : 0
-  }
+    server.refreshInFlight <= onTheWire
   const urlOf = new Map<string, string>()
   for (const step of steps) {
     const request = (step.machineEvent as { request?: QueuedRequest } | null)?.request
@@ -289,12 +293,16 @@ export async function runOnClient(
     const { generation, request } = step.machineEvent
     const created = creationOf(steps, generation)
     probesAfter.set(created, [...(probesAfter.get(created) ?? []), request.url])
-    if (step.event.type === 'TOKEN_REJECTED' && step.event.generation === 'older') {
+    if (step.event.type === 'TOKEN_REJECTED' && step.event.generation !== 'current') {
       expireBefore.add(creationOf(steps, generation + 1))
     }
   }
 
-  const currentAttempt = () => attempts.at(-1)
+  const callOf = (id: number | undefined) => {
+    const call = id === undefined ? undefined : calls.get(id)
+    if (!call) throw new Error(`no refresh call ${id} was sent`)
+    return call
+  }
 
   async function perform(
     step: ModelStep,
@@ -308,6 +316,8 @@ export async function runOnClient(
         return clock.sleep(step.delta)
       case 'LOGIN':
         return auth.login(await signIn())
+      case 'RESTORED':
+        return restore(await signIn())
       case 'LOGOUT':
         return auth.logout()
       case 'WAKE':
@@ -329,25 +339,21 @@ export async function runOnClient(
         if (!request) throw new Error('nothing to abort')
         return request.controller.abort()
       }
-      case 'SESSION_SYNCED': {
-        const tokens = await signIn()
-        const tab = otherTab()
-        tab.login(tokens)
-        // Closed only once the message has arrived here.
-        return transitionTaken().finally(() => tab.dispose())
-      }
+      case 'SESSION_SYNCED':
+        return refreshedElsewhere()
       case 'SESSION_ENDED': {
         const tab = otherTab()
         await tab.logout()
         return transitionTaken().finally(() => tab.dispose())
       }
       case 'xstate.done.actor.refresh':
-      case 'xstate.error.actor.refresh': {
-        const attempt = currentAttempt()
-        if (!attempt?.hold) throw new Error('no refresh call is parked at the server')
-        if (attempt.revoke) server.revokeSessions()
+      case 'xstate.error.actor.refresh':
+      case 'REFRESH_ANSWERED': {
+        const call = callOf(step.call.ended)
+        if (!call.hold) throw new Error(`refresh call ${call.id} is not parked at the server`)
+        if (call.revoke) server.revokeSessions()
         answered += 1
-        return attempt.hold.release()
+        return call.hold.release()
       }
       default:
         // A timer: time passes awake.
@@ -355,69 +361,56 @@ export async function runOnClient(
     }
   }
 
-  /** Before a step that starts an attempt: arrange at the server how the path ends it. */
-  function prepareAttempt(index: number): void {
-    const end = attemptEnd(steps, index)
-    const previous = currentAttempt()
-    if (
-      previous?.end === 'timeout' &&
-      steps[index]?.before.snapshot.matches({ refreshing: 'backoff' })
-    ) {
-      const how = 'joins the call still on the wire'
-      attempts.push({ ...previous, end, how, joined: true })
-      report.push(how)
-      return
-    }
-    const final = callEnd(steps, index)
-    const attempt: Attempt = { end, how: final, hold: undefined, revoke: false, joined: false }
-    if (final === 'timeout') {
+  /** Before a step that sends a call: arrange at the server how the path ends it. */
+  function prepareCall(index: number, id: number): void {
+    const { end } = callEnd(steps, index)
+    const call: Call = { id, end, how: end, hold: undefined, revoke: false }
+    if (end === 'superseded') {
+      // Past its patience the client presumes it lost: a connection that never answers.
       server.failNextRefresh('hang')
-      attempt.how = 'timeout (hang)'
+      call.how = 'superseded (hang)'
     } else {
-      attempt.hold = server.hold('/auth/refresh')
-      if (final === 'rejected') {
+      call.hold = server.hold('/auth/refresh')
+      if (end === 'rejected') {
         const kind = REJECTIONS[faults.rejected++ % REJECTIONS.length] ?? 401
-        if (kind === 'revoke') attempt.revoke = true
+        if (kind === 'revoke') call.revoke = true
         else server.failNextRefresh(kind)
-        attempt.how = `rejected (${kind})`
+        call.how = `rejected (${kind})`
       }
-      if (final === 'transient') {
+      if (end === 'transient') {
         const kind = TRANSIENTS[faults.transient++ % TRANSIENTS.length] ?? 500
         server.failNextRefresh(kind)
-        attempt.how = `transient (${kind})`
+        call.how = `transient (${kind})`
       }
+      if (end === 'late') call.how = 'answered after its attempt timed out'
     }
-    attempts.push(attempt)
-    report.push(attempt.how)
+    calls.set(id, call)
+    report.push(call.how)
   }
 
-  /** After a step that started an attempt: the call must have reached the server. */
-  const callsMade = () => attempts.filter((attempt) => !attempt.joined).length
-
-  async function attemptArrived(): Promise<void> {
-    const attempt = currentAttempt()
-    if (attempt?.joined) return
-    const calls = callsMade()
+  /** After a step that sent a call: it must have reached the server. */
+  async function callArrived(id: number): Promise<void> {
+    const call = callOf(id)
     await watchdog(
-      server.waitFor((s) => s.counters.refreshCalls >= calls),
-      `refresh call ${calls} at the server`,
+      server.waitFor((s) => s.counters.refreshCalls >= id),
+      `refresh call ${id} at the server`,
     )
-    if (attempt?.hold) {
-      await watchdog(attempt.hold.untilWaiting(1), `refresh call ${calls} parked`)
+    if (call.hold) {
+      await watchdog(call.hold.untilWaiting(1), `refresh call ${id} parked`)
     } else {
       answered += 1 // a hang is consumed on arrival
       await watchdog(
         server.waitFor((s) => s.counters.refreshFailures + s.counters.refreshSuccesses >= answered),
-        `refresh call ${calls} hanging`,
+        `refresh call ${id} hanging`,
       )
     }
   }
 
-  /** After a step that left `requesting` without its result: let the server have the call. */
-  async function releaseAbandoned(): Promise<void> {
-    const attempt = currentAttempt()
-    if (!attempt?.hold) return
-    attempt.hold.release()
+  /** After a step that cancelled a call (the session ended): let the server have it. */
+  async function releaseAbandoned(id: number): Promise<void> {
+    const call = callOf(id)
+    if (!call.hold) return
+    call.hold.release()
     answered += 1
     await watchdog(
       server.waitFor((s) => s.counters.refreshFailures + s.counters.refreshSuccesses >= answered),
@@ -464,13 +457,26 @@ export async function runOnClient(
           () => log.taken.length >= expectedTaken,
           () => `the transition of ${where}`,
         )
-      if (step.spawned) prepareAttempt(index)
+      const { sent, superseded, ended } = step.call
+      if (superseded !== undefined) {
+        // The server notices a cancelled call only when its socket's close arrives, which can
+        // be after the new call: end the hung one first so the count stays exact.
+        server.releaseHung()
+        await watchdog(
+          server.waitFor((s) => s.refreshInFlight === 0),
+          'the presumed-lost call to end',
+        )
+      }
+      if (sent !== undefined) prepareCall(index, sent)
 
       await perform(step, index, transitionTaken)
 
       await transitionTaken()
-      if (step.spawned) await attemptArrived()
-      if (step.stopped && currentAttempt()?.end === 'abandoned') await releaseAbandoned()
+      if (sent !== undefined) await callArrived(sent)
+      if (ended !== undefined && calls.get(ended)?.end === 'abandoned') {
+        await releaseAbandoned(ended)
+      }
+      onTheWire = step.after.call ? 1 : 0
       for (const url of probesAfter.get(index) ?? []) {
         const hold = server.hold(url)
         track(url, hold)
@@ -488,9 +494,9 @@ export async function runOnClient(
       expect(comparable(snapshot.context), where).toEqual(comparable(expected.context))
       expect(clock.now(), where).toBe(step.after.now)
       expect(clock.pending(), `${where}: timers armed`).toBe(Object.keys(step.after.timers).length)
-      // A refresh call reaches the server exactly when the model enters `requesting`, except
-      // for a retry that joins the call a timeout left on the wire.
-      expect(server.counters.refreshCalls, `${where}: refresh calls`).toBe(callsMade())
+      // A refresh call reaches the server exactly when the model sends one: a retry joins
+      // the call a timeout left on the wire while it is within its patience.
+      expect(server.counters.refreshCalls, `${where}: refresh calls`).toBe(step.after.calls)
       expect(server.maxConcurrentRefreshes, where).toBeLessThanOrEqual(1)
       // The token changes exactly with the generation.
       const token = snapshot.context.session?.accessToken
@@ -527,7 +533,7 @@ export async function runOnClient(
     inspection.unsubscribe()
     try {
       await auth.logout()
-      for (const attempt of attempts) attempt.hold?.release()
+      for (const call of calls.values()) call.hold?.release()
       for (const request of tracked.values()) request.hold?.release()
       server.releaseHung()
       if (afterFailure) return

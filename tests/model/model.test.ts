@@ -14,17 +14,6 @@ const declared = declaredTransitions(authMachine)
 const machinePaths = createAuthModel({ configureAuthMachine, profile: 'machine' }).paths()
 const clientPaths = createAuthModel({ configureAuthMachine, profile: 'client' }).paths()
 
-/**
- * Declared transitions the real client cannot be made to take, with the reason. The gap of
- * executor (b) must be exactly this list: a new transition the client cannot reach fails.
- */
-const NOT_THROUGH_THE_CLIENT: Record<string, string> = {
-  'auth.loggedOut ─TOKEN_NEEDED→ (stays, actions only)':
-    'the gate (src/gate.ts acquire) returns null instead of asking when signed out',
-  'auth.expired ─TOKEN_NEEDED→ (stays, actions only)':
-    'the gate (src/gate.ts acquire) returns null instead of asking when signed out',
-}
-
 function report(executor: string, walked: Set<string>): DeclaredTransition[] {
   const gaps = declared.filter((t) => !walked.has(t.key))
   const lines = [
@@ -86,27 +75,12 @@ describe('executor (b): every client path on the real client and token server', 
     })
   }
 
-  it('walked every declared transition an app can cause', () => {
+  it('walked every declared transition: the client can cause each one', () => {
     const gaps = report(`executor (b), ${clientPaths.length} paths`, walked)
-    const unreachable = Object.entries(NOT_THROUGH_THE_CLIENT)
-    console.log(
-      [
-        'not producible through the client (the machine executor covers them):',
-        ...unreachable.map(([label, why]) => `  ${label}: ${why}`),
-        `refresh attempts ended by the server: ${[...new Set(attempts)].sort().join(', ')}`,
-      ].join('\n'),
-    )
+    console.log(`refresh calls ended by the server: ${[...new Set(attempts)].sort().join(', ')}`)
     expect(
-      gaps
-        .map((t) => t.label)
-        .sort()
-        .join('\n'),
+      gaps.map((t) => t.label).join('\n') || 'none',
       'declared transitions the client paths do not walk',
-    ).toBe(
-      unreachable
-        .map(([label]) => label)
-        .sort()
-        .join('\n'),
-    )
+    ).toBe('none')
   })
 })

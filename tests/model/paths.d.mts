@@ -20,6 +20,7 @@ export declare const MODEL_TIMING: Readonly<{
   retry: Readonly<RetryPolicy>
 }>
 export declare const MODEL_RANDOM: () => number
+export declare const MODEL_PATIENCE: number
 export declare const SLEEP: 'clock.sleep'
 export declare const REJECTED_FAILURE: Readonly<RefreshFailure>
 export declare const TRANSIENT_FAILURE: Readonly<RefreshFailure>
@@ -29,6 +30,8 @@ export type ModelEvent =
   | {
       type:
         | 'LOGIN'
+        | 'RESTORED'
+        | 'REFRESH_ANSWERED'
         | 'LOGOUT'
         | 'WAKE'
         | 'TOKEN_NEEDED'
@@ -38,7 +41,7 @@ export type ModelEvent =
         | 'clock.sleep'
         | 'xstate.done.actor.refresh'
     }
-  | { type: 'TOKEN_REJECTED'; generation: 'current' | 'older' }
+  | { type: 'TOKEN_REJECTED'; generation: 'current' | 'older' | 'otherEpoch' }
   | { type: 'xstate.error.actor.refresh'; failure: 'rejected' | 'transient' }
   | { type: `xstate.after.${string}` }
 
@@ -64,6 +67,18 @@ export interface StepInfo {
   spawned: RefreshInput | undefined
   /** Whether this step stopped the running refresh actor. */
   stopped: boolean
+  /** Whether this step cancelled the refresh calls on the wire (the session ended). */
+  abandoned: boolean
+  /** What happened to the refresh call on the wire, by call id (1 for the first sent). */
+  call: { sent?: number; joined?: number; superseded?: number; ended?: number }
+}
+
+/** The refresh call the client keeps on the wire (see src/refresh.ts). */
+export interface ModelCall {
+  id: number
+  sentAt: number
+  /** The session generation it spends the refresh token of. */
+  generation: number
 }
 
 export interface ModelState {
@@ -73,6 +88,12 @@ export interface ModelState {
   /** Armed timers: delayed event type → when it fires. */
   timers: Record<string, number>
   seq: number
+  /** Every token generation the client has held, with its session epoch, oldest first. */
+  held: Array<{ generation: number; epoch: number }>
+  /** The refresh call on the wire, if any. */
+  call: ModelCall | null
+  /** How many refresh calls were sent so far. */
+  calls: number
   /** How this state was reached. */
   step: StepInfo
 }

@@ -39,6 +39,11 @@ export const MODEL_TIMING = Object.freeze({
   refreshTimeout: 10_000,
   retry: Object.freeze({ retries: 1, baseDelay: 1_000, maxDelay: 1_000 }),
 })
+/**
+ * How long the client's refresh owner lets a retry join a call still on the wire (two
+ * `refreshTimeout`s, as `createAuthClient` sets it); past that a retry sends a new call.
+ */
+export const MODEL_PATIENCE = 2 * MODEL_TIMING.refreshTimeout
 /** Jitter the model assumes: the longest backoff, so advancing by it fires any real jitter. */
 export const MODEL_RANDOM = () => 1
 
@@ -117,6 +122,8 @@ export function formatEvent(event) {
       return `refresh.error(${event.failure})`
     case 'TOKEN_REJECTED':
       return `TOKEN_REJECTED(${event.generation})`
+    case 'REFRESH_ANSWERED':
+      return 'REFRESH_ANSWERED(late)'
     default:
       if (event.type.startsWith(AFTER)) {
         const [delay, ...state] = event.type.slice(AFTER.length).split('.')
@@ -134,14 +141,43 @@ function summariseActions(actions) {
   const emitted = []
   let spawned
   let stopped = false
+  let abandoned = false
   for (const action of actions) {
     if (action.type === 'xstate.emit') emitted.push(action.params.event)
     if (action.type === 'xstate.spawnChild' && action.params.id === REFRESH_ACTOR) {
       spawned = action.params.input
     }
     if (action.type === 'xstate.stopChild' && action.params?.id === REFRESH_ACTOR) stopped = true
+    if (action.type === 'abandonRefresh') abandoned = true
   }
-  return { emitted, spawned, stopped }
+  return { emitted, spawned, stopped, abandoned }
+}
+
+/**
+ * The refresh call on the wire, as the client's refresh owner keeps it (src/refresh.ts): an
+ * attempt joins it while it is younger than the patience, else sends a new one (the old one
+ * is cancelled); it lives on through timeouts and giving up; its result ends it, and so does
+ * a session that ends (`abandonRefresh`). `call.id` counts the calls sent.
+ */
+function nextCall(call, actions, event, now, generation, sent) {
+  let current = call
+  if (actions.abandoned) current = null
+  const settled = event.type === DONE || event.type === ERROR || event.type === 'REFRESH_ANSWERED'
+  if (settled) current = null
+  let change = settled
+    ? { ended: call?.id ?? 0 }
+    : actions.abandoned && call
+      ? { ended: call.id }
+      : {}
+  if (actions.spawned) {
+    if (current && now - current.sentAt < MODEL_PATIENCE) change = { ...change, joined: current.id }
+    else {
+      const id = sent + 1
+      change = { ...change, sent: id, ...(current ? { superseded: current.id } : {}) }
+      current = { id, sentAt: now, generation }
+    }
+  }
+  return { call: current, change }
 }
 
 /**
@@ -184,11 +220,22 @@ export function createAuthModel({ configureAuthMachine, profile = 'machine', cro
         return { type: event.type, session: session(state, seq) }
       case 'TOKEN_NEEDED':
         return { type: 'TOKEN_NEEDED', request: request(state, seq, 'needed') }
-      case 'TOKEN_REJECTED':
+      case 'TOKEN_REJECTED': {
+        const held = heldGeneration(state, event.generation)
         return {
           type: 'TOKEN_REJECTED',
           request: request(state, seq, 'probe'),
-          generation: context.generation - (event.generation === 'older' ? 1 : 0),
+          generation: held?.generation ?? context.generation,
+          epoch: held?.epoch ?? context.epoch,
+        }
+      }
+      case 'RESTORED':
+        return { type: 'RESTORED', session: session(state, seq) }
+      case 'REFRESH_ANSWERED':
+        return {
+          type: 'REFRESH_ANSWERED',
+          session: session(state, seq),
+          generation: state.call?.generation ?? context.generation,
         }
       case 'REQUEST_ABORTED':
         return { type: 'REQUEST_ABORTED', id: context.queue[0]?.id ?? '' }
@@ -202,6 +249,25 @@ export function createAuthModel({ configureAuthMachine, profile = 'machine', cro
       default:
         return { type: event.type }
     }
+  }
+
+  /**
+   * The token generation a 401 is for: the current one, the one before it in this session,
+   * or the last one of an earlier session (another epoch). `undefined` if there is none.
+   */
+  function heldGeneration(state, kind) {
+    const { context } = state.snapshot
+    if (kind === 'current') return { generation: context.generation, epoch: context.epoch }
+    const earlier = state.held.filter((h) => h.generation < context.generation)
+    if (kind === 'older') {
+      const previous = earlier.at(-1)
+      return previous &&
+        previous.epoch === context.epoch &&
+        previous.generation === context.generation - 1
+        ? previous
+        : undefined
+    }
+    return earlier.filter((h) => h.epoch !== context.epoch).at(-1)
   }
 
   /** When an event happens: a timer at its due time, anything else now. */
@@ -226,6 +292,9 @@ export function createAuthModel({ configureAuthMachine, profile = 'machine', cro
     now: MODEL_START,
     timers: {},
     seq: 0,
+    held: [],
+    call: null,
+    calls: 0,
     step: {
       event: null,
       machineEvent: null,
@@ -236,6 +305,8 @@ export function createAuthModel({ configureAuthMachine, profile = 'machine', cro
       emitted: [],
       spawned: undefined,
       stopped: false,
+      abandoned: false,
+      call: {},
     },
   }
 
@@ -248,7 +319,7 @@ export function createAuthModel({ configureAuthMachine, profile = 'machine', cro
         Object.entries(state.timers).map(([id, at]) => [id, at + delta]),
       )
       return {
-        snapshot: state.snapshot,
+        ...state,
         now: state.now + delta,
         timers,
         seq,
@@ -262,6 +333,8 @@ export function createAuthModel({ configureAuthMachine, profile = 'machine', cro
           emitted: [],
           spawned: undefined,
           stopped: false,
+          abandoned: false,
+          call: {},
         },
       }
     }
@@ -279,11 +352,29 @@ export function createAuthModel({ configureAuthMachine, profile = 'machine', cro
       }
       if (action.type === 'xstate.cancel') delete timers[action.params.sendId]
     }
+    const summary = summariseActions(actions)
+    const { call, change } = nextCall(
+      state.call,
+      summary,
+      machineEvent,
+      now,
+      state.snapshot.context.generation,
+      state.calls,
+    )
+    const { context } = snapshot
+    const last = state.held.at(-1)
+    const held =
+      context.session && last?.generation !== context.generation
+        ? [...state.held, { generation: context.generation, epoch: context.epoch }]
+        : state.held
     return {
       snapshot,
       now,
       timers,
       seq,
+      held,
+      call,
+      calls: change.sent ?? state.calls,
       step: {
         event,
         machineEvent,
@@ -291,7 +382,8 @@ export function createAuthModel({ configureAuthMachine, profile = 'machine', cro
         transitions,
         delay: now - state.now,
         delta: 0,
-        ...summariseActions(actions),
+        ...summary,
+        call: change,
       },
     }
   }
@@ -302,18 +394,22 @@ export function createAuthModel({ configureAuthMachine, profile = 'machine', cro
     const { context } = snapshot
     const authenticated = snapshot.matches('authenticated')
     const refreshing = snapshot.matches('refreshing')
+    const signedIn = authenticated || refreshing
     const expired = isExpired(state)
     const candidates = [{ type: 'LOGIN' }, { type: 'LOGOUT' }, { type: 'WAKE' }]
+    // The stored session arrives once, at start-up, before anything else happened.
+    if (!client || (state.seq === 0 && context.epoch === 0)) candidates.push({ type: 'RESTORED' })
     // The client asks for a token only while refreshing or once its token has expired.
     if (!client || refreshing || (authenticated && expired))
       candidates.push({ type: 'TOKEN_NEEDED' })
     // A 401 needs a request that carried a token of that generation.
-    if (!client || context.generation >= 1) {
-      candidates.push({ type: 'TOKEN_REJECTED', generation: 'current' })
-    }
+    if (!client || signedIn) candidates.push({ type: 'TOKEN_REJECTED', generation: 'current' })
     // The client replays a stale 401 at once, which asks for a token: not once it expired.
-    if (authenticated && context.generation >= 2 && !(client && expired)) {
+    if (authenticated && heldGeneration(state, 'older') && !(client && expired)) {
       candidates.push({ type: 'TOKEN_REJECTED', generation: 'older' })
+    }
+    if (heldGeneration(state, 'otherEpoch')) {
+      candidates.push({ type: 'TOKEN_REJECTED', generation: 'otherEpoch' })
     }
     if (context.queue.length > 0) candidates.push({ type: 'REQUEST_ABORTED' })
     if (!client || crossTab) candidates.push({ type: 'SESSION_SYNCED' }, { type: 'SESSION_ENDED' })
@@ -323,6 +419,10 @@ export function createAuthModel({ configureAuthMachine, profile = 'machine', cro
         { type: ERROR, failure: 'rejected' },
         { type: ERROR, failure: 'transient' },
       )
+    }
+    // A call nobody waits for any more (timed out, or given up) can still answer.
+    if (!client || (state.call && !snapshot.children[REFRESH_ACTOR])) {
+      candidates.push({ type: 'REFRESH_ANSWERED' })
     }
     for (const id of Object.keys(state.timers).sort()) candidates.push({ type: id })
     const offered = candidates.filter((event) => takenBy(state, event).length > 0)
@@ -339,6 +439,12 @@ export function createAuthModel({ configureAuthMachine, profile = 'machine', cro
     const timers = Object.keys(state.timers)
       .sort()
       .map((id) => [id, takenBy(state, { type: id })])
+    const call = state.call
+      ? [
+          state.now - state.call.sentAt < MODEL_PATIENCE ? 'patient' : 'old',
+          state.call.generation === context.generation ? 'current' : 'stale',
+        ]
+      : 'none'
     return JSON.stringify([
       snapshot.value,
       context.session ? 1 : 0,
@@ -346,6 +452,10 @@ export function createAuthModel({ configureAuthMachine, profile = 'machine', cro
       context.attempt,
       isExpired(state) ? 1 : 0,
       Math.min(context.generation, 2),
+      context.epoch === 0 ? 0 : 1,
+      heldGeneration(state, 'older') ? 1 : 0,
+      heldGeneration(state, 'otherEpoch') ? 1 : 0,
+      call,
       timers,
       state.step.took,
     ])

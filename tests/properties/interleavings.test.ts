@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { REFRESH_FAULT_KINDS } from '../../src/testing/index.js'
-import { type Command, createWorld, formatCommand, type World } from './world.js'
+import { type Command, createWorld, formatCommand, type StorageMode, type World } from './world.js'
 
 /**
  * Random interleavings of what an app, a token server, the clock and another tab do, run
@@ -25,7 +25,7 @@ import { type Command, createWorld, formatCommand, type World } from './world.js
  */
 const FUZZ = process.env.FUZZ === '1'
 const SEED = FUZZ ? Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31) : 20_261_127
-const RUNS = FUZZ ? Number(process.env.FUZZ_RUNS ?? 5_000) : 500
+const RUNS = FUZZ ? Number(process.env.FUZZ_RUNS ?? 5_000) : 1_000
 
 const FAULTS = REFRESH_FAULT_KINDS
 
@@ -55,7 +55,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
     weight: 3,
     arbitrary: fc.record({
       kind: fc.constant('advance' as const),
-      ms: fc.constantFrom(500, 1_000, 4_000, 10_000, 60_000, 1_740_000, 1_800_000),
+      ms: fc.constantFrom(500, 1_000, 4_000, 10_000, 12_000, 60_000, 1_740_000, 1_800_000),
     }),
   },
   {
@@ -70,7 +70,17 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'logout' } as const) },
   { weight: 1, arbitrary: fc.constant({ kind: 'otherTabLogin' } as const) },
   { weight: 1, arbitrary: fc.constant({ kind: 'otherTabLogout' } as const) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'otherTabRefresh' } as const) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'loginAs' } as const) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'dispose' } as const) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'holdRefresh' } as const) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'releaseRefresh' } as const) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'resend' } as const) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'zeroLifetime' } as const) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'rotateElsewhere' } as const) },
 )
+
+const storageMode: fc.Arbitrary<StorageMode> = fc.constantFrom('memory', 'memory', 'async', 'hung')
 
 let world: World
 beforeAll(async () => {
@@ -82,26 +92,28 @@ afterAll(async () => {
 
 describe('random interleavings against the real client and server', () => {
   it(
-    `keep invariants 1, 2, 3, 7 and 8 (${RUNS} runs, seed ${SEED})`,
+    `keep invariants 1, 2, 3, 7, 8, 10, 11, 12 and 13 (${RUNS} runs, seed ${SEED})`,
     async () => {
       if (FUZZ) console.log(`fuzzing: ${RUNS} runs, seed ${SEED} (FUZZ_SEED=${SEED} to replay)`)
       const started = Date.now()
       let runs = 0
       await fc.assert(
         fc.asyncProperty(
-          fc.array(command, { minLength: 1, maxLength: 15 }),
+          fc.array(command, { minLength: 1, maxLength: 20, size: 'medium' }),
           fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-          async (commands, jitter) => {
+          storageMode,
+          async (commands, jitter, storage) => {
             runs += 1
-            const violations = await world.run(commands, jitter)
+            const violations = await world.run(commands, jitter, storage)
             if (violations.length > 0) {
               throw new Error(
-                `${violations.join('\n')}\n  after: login → ${commands.map(formatCommand).join(' → ')} (jitter seed ${jitter})`,
+                `${violations.join('\n')}\n  after: login → ${commands.map(formatCommand).join(' → ')} (jitter seed ${jitter}, ${storage} storage)`,
               )
             }
           },
         ),
-        { numRuns: RUNS, seed: SEED },
+        // FUZZ_NO_SHRINK=1 reports the first failing run as found, without shrinking it.
+        { numRuns: RUNS, seed: SEED, endOnFailure: process.env.FUZZ_NO_SHRINK === '1' },
       )
       console.log(
         `${runs} runs in ${((Date.now() - started) / 1000).toFixed(1)} s, seed ${SEED}; exercised: ${JSON.stringify(world.exercised)}`,

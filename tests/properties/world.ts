@@ -1,4 +1,4 @@
-import axios, { AxiosHeaders } from 'axios'
+import axios, { AxiosHeaders, type InternalAxiosRequestConfig, isAxiosError } from 'axios'
 import type { SnapshotFrom } from 'xstate'
 import {
   type AuthEvent,
@@ -6,7 +6,14 @@ import {
   refreshDueAt,
   type Session,
 } from '../../machines/index.js'
-import { type AuthClient, createAuthClient } from '../../src/index.js'
+import {
+  type AuthClient,
+  createAuthClient,
+  memorySession,
+  type TokenResponse,
+  type TokenStorage,
+} from '../../src/index.js'
+import { sessionFromTokens } from '../../src/session.js'
 import {
   createTestAuthServer,
   type HoldHandle,
@@ -19,7 +26,20 @@ import { createConditions, createSleepableClock, type SleepableClock } from '../
 /** What a property run does, one command at a time; every run starts with a login. */
 export type Command =
   | { kind: 'login' }
+  /** Another user signs in on this client (a new session epoch). */
+  | { kind: 'loginAs' }
   | { kind: 'logout' }
+  /** The client is disposed; the run ends there and everything must settle. */
+  | { kind: 'dispose' }
+  /** The next refresh calls are parked at the server until `releaseRefresh`: late answers. */
+  | { kind: 'holdRefresh' }
+  | { kind: 'releaseRefresh' }
+  /** A second interceptor re-sends the last failed request's `error.config` as it is. */
+  | { kind: 'resend' }
+  /** From now on logins and refreshes report `expiresIn: 0` (a token born expired). */
+  | { kind: 'zeroLifetime' }
+  /** Another client on the same storage spends the stored refresh token first. */
+  | { kind: 'rotateElsewhere' }
   /** A burst of requests; abortable ones are aborted by the next `abort`. */
   | { kind: 'request'; count: number; abortable: boolean }
   | { kind: 'abort' }
@@ -39,6 +59,8 @@ export type Command =
   /** Another tab on the same channel logs in (a session handed over) or out. */
   | { kind: 'otherTabLogin' }
   | { kind: 'otherTabLogout' }
+  /** Another tab announces a refreshed session on the channel. */
+  | { kind: 'otherTabRefresh' }
 
 export function formatCommand(command: Command): string {
   switch (command.kind) {
@@ -59,7 +81,14 @@ export const REFRESH_MARGIN = 60_000
 export const REFRESH_TIMEOUT = 10_000
 export const RETRY = { retries: 1, baseDelay: 1_000, maxDelay: 2_000 }
 const START = Date.UTC(2030, 0, 1)
-const REJECTING: ReadonlySet<RefreshFaultKind> = new Set<RefreshFaultKind>([400, 401, 403])
+// A 2xx without a usable token ends the session too: its refresh token may be spent.
+const REJECTING: ReadonlySet<RefreshFaultKind> = new Set<RefreshFaultKind>([
+  400,
+  401,
+  403,
+  'malformed',
+  'malformed-json',
+])
 /** A run's step takes milliseconds; this long means something waits forever. */
 const WATCHDOG_MS = 5_000
 /** Timers the end of a run may fire to let every waiting request settle. */
@@ -86,7 +115,17 @@ export interface Exercised {
   sessionsEndedElsewhere: number
   /** Requests seen leaving with a token: proves the invariant-7 check sees the headers. */
   requestsWithToken: number
+  /** Refresh answers adopted after their attempt timed out. */
+  lateAnswers: number
+  /** 401s of an earlier session epoch, rejected instead of replayed. */
+  otherEpoch401s: number
+  disposedWithWork: number
+  resentConfigs: number
+  adoptedFromStorage: number
 }
+
+/** How the client's storage behaves in a run. */
+export type StorageMode = 'memory' | 'async' | 'hung'
 
 /** One token server for a whole property; each run gets a fresh client, clock and counters. */
 export interface World {
@@ -96,7 +135,7 @@ export interface World {
    * Runs one command list; resolves with the violated invariants (empty when all hold).
    * `jitter` seeds the retry jitter (the client's `Math.random`), so a run replays exactly.
    */
-  run(commands: readonly Command[], jitter?: number): Promise<string[]>
+  run(commands: readonly Command[], jitter?: number, storage?: StorageMode): Promise<string[]>
   close(): Promise<void>
 }
 
@@ -129,6 +168,11 @@ export async function createWorld(): Promise<World> {
     sessionsSynced: 0,
     sessionsEndedElsewhere: 0,
     requestsWithToken: 0,
+    lateAnswers: 0,
+    otherEpoch401s: 0,
+    disposedWithWork: 0,
+    resentConfigs: 0,
+    adoptedFromStorage: 0,
   }
   const server = await createTestAuthServer({
     now: () => clock.now(),
@@ -159,18 +203,25 @@ export async function createWorld(): Promise<World> {
     })
     .catch(() => undefined)
 
-  async function run(commands: readonly Command[], jitter = 0): Promise<string[]> {
+  async function run(
+    commands: readonly Command[],
+    jitter = 0,
+    storageMode: StorageMode = 'memory',
+  ): Promise<string[]> {
     // The client takes `Math.random` for its jitter when it is created: seed it for this run.
     const random = Math.random
     Math.random = seededRandom(jitter)
     try {
-      return await runSeeded(commands)
+      return await runSeeded(commands, storageMode)
     } finally {
       Math.random = random
     }
   }
 
-  async function runSeeded(commands: readonly Command[]): Promise<string[]> {
+  async function runSeeded(
+    commands: readonly Command[],
+    storageMode: StorageMode,
+  ): Promise<string[]> {
     clock = createSleepableClock(START)
     const conditions = createConditions(WATCHDOG_MS)
     notify = conditions.notify
@@ -187,35 +238,87 @@ export async function createWorld(): Promise<World> {
     // axios runs it after the client's and it sees the Authorization header that goes out.
     const http = axios.create({ baseURL: server.url })
     const sentAuthorizations: string[] = []
+    // The tokens each request (by its unique URL) went out with, first send and replay.
+    const tokensOf = new Map<string, string[]>()
     http.interceptors.request.use((config) => {
       const authorization = AxiosHeaders.from(config.headers).get('Authorization')
       sentAuthorizations.push(typeof authorization === 'string' ? authorization : '')
-      if (typeof authorization === 'string') exercised.requestsWithToken += 1
+      if (typeof authorization === 'string') {
+        exercised.requestsWithToken += 1
+        const url = config.url ?? ''
+        tokensOf.set(url, [...(tokensOf.get(url) ?? []), authorization.replace(/^Bearer /, '')])
+      }
       return config
     })
     const refreshTokensSent: string[] = []
+    const rotated = new Set<string>()
+    let presumedLost = 0
     let refreshesInTransit = 0
+    let wantedRefreshes = 0
+    let maxWantedRefreshes = 0
+    let zeroLifetime = false
+    const lifetime = <T extends TokenResponse>(tokens: T): T =>
+      zeroLifetime ? { ...tokens, expiresIn: 0, expires_in: 0 } : tokens
     const channel = { name: `properties-${process.pid}-${++channels}` }
+    // Shared with `rotateElsewhere`, the other client on the same storage.
+    const stored = memorySession()
+    const storage: TokenStorage = {
+      get: () => {
+        if (storageMode === 'hung') return new Promise<never>(() => undefined)
+        if (storageMode === 'async') return new Promise((r) => setImmediate(() => r(stored.get())))
+        return stored.get()
+      },
+      set: (session) => stored.set(session),
+      remove: () => stored.remove(),
+    }
+    const warnings: string[] = []
     const auth: AuthClient = createAuthClient({
       http,
       clock,
+      storage,
       crossTab: channel,
       refreshMargin: REFRESH_MARGIN,
       refreshTimeout: REFRESH_TIMEOUT,
       retry: RETRY,
-      onWarning: (message) => violation(`warning: ${message}`),
+      onWarning: (message) => {
+        // A hung storage is reported, once per read: expected in that mode, nothing else is.
+        if (storageMode === 'hung' && message.startsWith('storage.get() did not answer')) {
+          warnings.push(message)
+        } else violation(`warning: ${message}`)
+      },
       refresh: async (session, { signal, attempt }) => {
-        refreshTokensSent.push(session.refreshToken ?? '')
+        const token = session.refreshToken ?? ''
+        // Invariant 11: a refresh token the server answered 2xx for (rotated) never goes again.
+        if (rotated.has(token))
+          violation('invariant 11: a rotated refresh token was presented again')
+        // Presented again without any answer: the call before was presumed lost (patience).
+        if (refreshTokensSent.includes(token)) presumedLost += 1
+        refreshTokensSent.push(token)
         refreshesInTransit += 1
+        // Invariant 1 counts the calls the client still wants: one it cancelled (a session
+        // that ended, a call presumed lost) is closing its connection, no longer in flight.
+        let wanted = true
+        const letGo = () => {
+          if (wanted) wantedRefreshes -= 1
+          wanted = false
+        }
+        wantedRefreshes += 1
+        maxWantedRefreshes = Math.max(maxWantedRefreshes, wantedRefreshes)
+        signal.addEventListener('abort', letGo)
         try {
-          return await refreshAt(server.url)(session, { signal, attempt })
+          const tokens = await refreshAt(server.url)(session, { signal, attempt })
+          rotated.add(token)
+          return lifetime(tokens)
         } finally {
+          letGo()
+          signal.removeEventListener('abort', letGo)
           refreshesInTransit -= 1
           conditions.notify()
         }
       },
     })
-    await auth.ready
+    // A storage that never answers is waited for by nothing but the first request.
+    if (storageMode === 'memory') await auth.ready
 
     // Bookkeeping for the invariants.
     const heldTokens = new Set<string>() // every token this client has held
@@ -227,6 +330,11 @@ export async function createWorld(): Promise<World> {
     let rejectionsIssued = 0 // 400/401/403 faults queued and revocations
     let expiries = 0
     let episodes = 0
+    let disposed = false
+    let rotations = 0
+    const rotatedTo = new Set<string>() // sessions another client stored, until adopted
+    const rotatedElsewhere = () => rotations
+    const epochOf = new Map<string, number>() // access token → the session epoch it belongs to
 
     // Only to count what the runs exercised (the checks themselves look from outside).
     const inspection = auth.actor.system.inspect((event) => {
@@ -236,9 +344,17 @@ export async function createWorld(): Promise<World> {
       if (received.type === 'TOKEN_REJECTED' && received.generation < context.generation) {
         exercised.staleGeneration401s += 1
       }
+      if (received.type === 'TOKEN_REJECTED' && received.epoch !== context.epoch) {
+        exercised.otherEpoch401s += 1
+      }
+      if (received.type === 'REFRESH_ANSWERED') exercised.lateAnswers += 1
       if (received.type === 'REQUEST_ABORTED') exercised.aborted += 1
       if (received.type === 'SESSION_SYNCED') exercised.sessionsSynced += 1
-      if (received.type === 'SESSION_ENDED') exercised.sessionsEndedElsewhere += 1
+      if (received.type === 'SESSION_ENDED') {
+        exercised.sessionsEndedElsewhere += 1
+        // The other tab's logout counts from the moment it reaches this client.
+        if (auth.actor.getSnapshot().context.session) endSession()
+      }
       if (received.type === 'LOGOUT' && auth.actor.getSnapshot().matches('refreshing')) {
         exercised.logoutsWhileRefreshing += 1
       }
@@ -254,7 +370,10 @@ export async function createWorld(): Promise<World> {
       const before = previous
       previous = snapshot
       const { session, queue } = snapshot.context
+      if (session && rotatedTo.delete(session.accessToken)) exercised.adoptedFromStorage += 1
       if (session) {
+        if (!epochOf.has(session.accessToken))
+          epochOf.set(session.accessToken, snapshot.context.epoch)
         heldTokens.add(session.accessToken)
         if (session.refreshToken) heldTokens.add(session.refreshToken)
       }
@@ -285,7 +404,8 @@ export async function createWorld(): Promise<World> {
         const dueAt = refreshDueAt(current, REFRESH_MARGIN)
         const due = dueAt !== undefined && clock.now() >= dueAt
         const stale = before.matches({ authenticated: 'stale' })
-        if (!refused && !due && !stale) {
+        const expiredHere = current.expiresAt !== undefined && clock.now() >= current.expiresAt
+        if (!refused && !due && !stale && !expiredHere) {
           violation(
             'invariant 3: a refresh started while the server still accepts the current token, which is not due, after no failure (a stale 401?)',
           )
@@ -300,7 +420,10 @@ export async function createWorld(): Promise<World> {
       if (snapshot.matches('expired') && !before.matches('expired')) {
         expiries += 1
         exercised.expiries += 1
-        if (expiries > rejectionsIssued) {
+        // A presumed-lost call the server did process makes the retry a reuse, which the
+        // server answers with a rejection: the documented limit of patience (invariant 11).
+        const reuseRejections = presumedLost > 0 ? server.counters.reuseDetections : 0
+        if (expiries > rejectionsIssued + reuseRejections) {
           violation(
             `invariant 8: expired ${expiries}× with ${rejectionsIssued} rejection(s) issued`,
           )
@@ -310,7 +433,16 @@ export async function createWorld(): Promise<World> {
 
     const requests: Tracked[] = []
     const abortable: AbortController[] = []
-    const track = (url: string, hold?: HoldHandle): Tracked => {
+    let sequence = 0
+    let lastFailedConfig: InternalAxiosRequestConfig | undefined
+    const track = (
+      path: string,
+      hold?: HoldHandle,
+      send: (url: string, signal: AbortSignal) => Promise<unknown> = (url, signal) =>
+        http.get(url, { signal }),
+    ): Tracked => {
+      sequence += 1
+      const url = `${path}?r=${sequence}`
       const request: Tracked = {
         settled: 0,
         released: false,
@@ -323,10 +455,14 @@ export async function createWorld(): Promise<World> {
         if (request.settled > 1) violation('invariant 2: a request settled twice')
         conditions.notify()
       }
-      http.get(url, { signal: request.controller.signal }).then(settle, settle)
+      send(url, request.controller.signal).then(settle, (error: unknown) => {
+        if (isAxiosError(error) && error.config) lastFailedConfig = error.config
+        settle()
+      })
       return request
     }
     let holds = 0
+    let refreshHold: HoldHandle | undefined
 
     const parked = (r: Tracked) => r.hold !== undefined && !r.released && r.hold.waiting() > 0
     /**
@@ -336,7 +472,9 @@ export async function createWorld(): Promise<World> {
     const quiet = () => {
       const snapshot = auth.actor.getSnapshot()
       const unparked = requests.filter((r) => r.settled === 0 && !parked(r)).length
-      if (unparked !== snapshot.context.queue.length) return false
+      // A disposed client's last snapshot keeps its queue; what waited has settled anyway.
+      if (unparked !== (disposed ? 0 : snapshot.context.queue.length)) return false
+      if (disposed) return true
       // A call the client abandoned counts at the server until the socket's close reaches
       // it: in real time that happens long before any backoff ends, so time waits for it.
       if (server.refreshInFlight > refreshesInTransit) return false
@@ -345,17 +483,32 @@ export async function createWorld(): Promise<World> {
         server.refreshInFlight >= 1 &&
         decided >= server.counters.refreshCalls &&
         lastFault === 'hang'
-      if (snapshot.matches({ refreshing: 'requesting' })) return hung
-      // A call that timed out stays on the wire through the backoff, for the retry to join.
-      if (snapshot.matches({ refreshing: 'backoff' })) return refreshesInTransit === 0 || hung
-      return refreshesInTransit === 0
+      // A refresh call parked at the server (`holdRefresh`) waits for `releaseRefresh`.
+      const parkedCall =
+        refreshesInTransit === 1 &&
+        wantedRefreshes === 1 &&
+        refreshHold !== undefined &&
+        refreshHold.waiting() > 0
+      // A storage that never answers holds the refresh until its bound (a timer) runs out;
+      // once that has run out (and warned), later reads no longer wait.
+      const readingStorage =
+        storageMode === 'hung' && refreshesInTransit === 0 && warnings.length === 0
+      if (snapshot.matches({ refreshing: 'requesting' })) {
+        return hung || parkedCall || readingStorage
+      }
+      // A call that timed out stays on the wire, owned by the client, until it answers.
+      return refreshesInTransit === 0 || hung || parkedCall
     }
-    const settle = (what: string) =>
-      conditions.until(quiet, () => {
+    // Quiet is judged once the client's pending promise jobs have run (one turn of the event
+    // loop): a step started by a timer continues in promise jobs the checks cannot see.
+    const settle = async (what: string) => {
+      await new Promise((resolve) => setImmediate(resolve))
+      return conditions.until(quiet, () => {
         const snapshot = auth.actor.getSnapshot()
         const lost = requests.filter((r) => r.settled === 0 && !parked(r)).length
         return `quiet after ${what}: in ${JSON.stringify(snapshot.value)}, ${lost} request(s) neither settled nor parked, ${snapshot.context.queue.length} queued, ${refreshesInTransit} refresh call(s) in transit (a request that never settles breaks invariant 2)`
       })
+    }
 
     /** The app's own login call, to the server's login route (not through `http`). */
     const signIn = () => signInAt(server.url)
@@ -381,7 +534,63 @@ export async function createWorld(): Promise<World> {
       switch (command.kind) {
         case 'login':
           signedOut = false
-          return auth.login(await signIn())
+          return auth.login(lifetime(await signIn()))
+        case 'loginAs': {
+          // Another user: what the previous session held must never leave again.
+          endSession()
+          signedOut = false
+          return auth.login(lifetime(await signInAt(server.url, `user${sequence}`)))
+        }
+        case 'dispose': {
+          const snapshot = auth.actor.getSnapshot()
+          if (snapshot.context.queue.length > 0 || requests.some((r) => r.settled === 0)) {
+            exercised.disposedWithWork += 1
+          }
+          disposed = true
+          return auth.dispose()
+        }
+        case 'holdRefresh':
+          refreshHold ??= server.hold('/auth/refresh')
+          return
+        case 'releaseRefresh':
+          refreshHold?.release()
+          refreshHold = undefined
+          return
+        case 'resend': {
+          const config = lastFailedConfig
+          if (!config) return
+          exercised.resentConfigs += 1
+          // As a retry library does: the same config object's contents, sent again.
+          track('/api/resource', undefined, (url, signal) =>
+            http.request({ ...config, url, signal }),
+          )
+          return
+        }
+        case 'zeroLifetime':
+          zeroLifetime = true
+          return
+        case 'rotateElsewhere': {
+          // Sharing a storage that never answers shares nothing: no client could see this.
+          // (And with refresh calls parked or faults queued, the other client's call would
+          // take them: it would park or hang, or eat a fault meant for this client.)
+          if (storageMode === 'hung' || refreshHold || faults.length > 0) return
+          const current = (await stored.get()) ?? undefined
+          if (!current?.refreshToken) return
+          // Another client persisting to the same storage spends the token and stores the result.
+          rotations += 1 // counted by the server even when refused
+          try {
+            const tokens = await refreshAt(server.url)(current, {
+              signal: new AbortController().signal,
+              attempt: 1,
+            })
+            const session = sessionFromTokens(lifetime(tokens), clock.now())
+            stored.set(session)
+            rotatedTo.add(session.accessToken)
+          } catch {
+            // The server refused (a queued fault, a revocation): nothing was rotated.
+          }
+          return
+        }
         case 'logout':
           // From here on, whatever the client held is dead: nothing may leave with it.
           endSession()
@@ -400,8 +609,8 @@ export async function createWorld(): Promise<World> {
           return
         case 'hold': {
           holds += 1
-          const url = `/api/slow/${holds}`
-          track(url, server.hold(url))
+          const path = `/api/slow/${holds}`
+          track(path, server.hold(path))
           return
         }
         case 'release': {
@@ -421,7 +630,14 @@ export async function createWorld(): Promise<World> {
         case 'advance': {
           // Timer by timer, letting each one's consequences play out before the next.
           let remaining = command.ms
+          let atOnce = 0
           for (let next = clock.nextIn(); next !== undefined && next <= remaining; ) {
+            // Invariant 13: timers that keep firing without time passing are a loop.
+            atOnce = next === 0 ? atOnce + 1 : 0
+            if (atOnce > 20) {
+              violation('invariant 13: timers fire in a loop without time passing')
+              break
+            }
             clock.advance(next)
             remaining -= next
             await settle(`a timer during ${formatCommand(command)}`)
@@ -437,7 +653,7 @@ export async function createWorld(): Promise<World> {
           signedOut = false
           const tokens = await signIn()
           const tab = otherTab()
-          tab.login(tokens)
+          tab.login(lifetime(tokens))
           return conditions
             .until(
               () => auth.actor.getSnapshot().context.session?.accessToken === tokens.accessToken,
@@ -445,10 +661,23 @@ export async function createWorld(): Promise<World> {
             )
             .finally(() => tab.dispose())
         }
+        case 'otherTabRefresh': {
+          const snapshot = auth.actor.getSnapshot()
+          if (!snapshot.matches('authenticated') && !snapshot.matches('refreshing')) return
+          // As another tab's refresh reaches this one: a session message on the channel.
+          const tokens = lifetime(await signIn())
+          const session = sessionFromTokens(tokens, clock.now())
+          const tab = new BroadcastChannel(`${channel.name}:session`)
+          tab.postMessage({ type: 'session', reason: 'refresh', session })
+          tab.close()
+          return conditions.until(
+            () => auth.actor.getSnapshot().context.session?.accessToken === session.accessToken,
+            () => 'the other tab’s refreshed session to be adopted',
+          )
+        }
         case 'otherTabLogout': {
           const snapshot = auth.actor.getSnapshot()
           if (!snapshot.matches('authenticated') && !snapshot.matches('refreshing')) return
-          endSession()
           loggingOut = true
           const tab = otherTab()
           await tab.logout()
@@ -465,14 +694,26 @@ export async function createWorld(): Promise<World> {
     }
 
     function checkAfterCommand(): void {
-      // Invariant 1: one refresh in flight at most.
-      if (server.maxConcurrentRefreshes > 1) {
-        violation(`invariant 1: ${server.maxConcurrentRefreshes} refreshes in flight at once`)
+      // Invariant 1: one refresh in flight at most, as the client runs them. (The server can
+      // count a cancelled call a moment longer: its socket's close may arrive after the next.)
+      if (maxWantedRefreshes > 1) {
+        violation(`invariant 1: ${maxWantedRefreshes} refreshes in flight at once`)
+      }
+      // Invariant 11 at the server: a reuse is only possible where a call outlived its
+      // patience unanswered and a retry presented its token again (a slow server, the
+      // documented limit of patience); never otherwise.
+      if (server.counters.reuseDetections > 0 && presumedLost === 0) {
+        violation(`invariant 11: ${server.counters.reuseDetections} reuse detection(s)`)
+      }
+      // Invariant 10: a request is replayed only with a token of its own session (epoch).
+      for (const [url, tokens] of tokensOf) {
+        const epochs = new Set(tokens.map((token) => epochOf.get(token)))
+        if (epochs.size > 1) violation(`invariant 10: ${url} went out in ${epochs.size} epochs`)
       }
       // Invariant 3, counted: each call is the first of a justified episode or a retry after
       // a failed call.
       const { refreshCalls, refreshFailures } = server.counters
-      if (refreshCalls > episodes + refreshFailures) {
+      if (refreshCalls > episodes + refreshFailures + rotatedElsewhere()) {
         violation(
           `invariant 3: ${refreshCalls} refresh calls for ${episodes} episodes and ${refreshFailures} failed calls`,
         )
@@ -492,6 +733,7 @@ export async function createWorld(): Promise<World> {
         await perform(command)
         await settle(formatCommand(command))
         checkAfterCommand()
+        if (disposed) break
       }
       // The end: the server behaves again and time passes until nothing waits any more.
       clearFaults()
@@ -499,11 +741,12 @@ export async function createWorld(): Promise<World> {
         request.released = true
         request.hold?.release()
       }
+      refreshHold?.release()
       server.releaseHung()
       for (let timers = 0; ; timers += 1) {
         await settle('the end of the run')
         const waiting = requests.some((r) => r.settled === 0)
-        if (!waiting && !auth.actor.getSnapshot().matches('refreshing')) break
+        if (!waiting && (disposed || !auth.actor.getSnapshot().matches('refreshing'))) break
         const next = clock.nextIn()
         if (next === undefined || timers === DRAIN_TIMERS) {
           violation(
@@ -521,6 +764,7 @@ export async function createWorld(): Promise<World> {
       auth.dispose()
       server.releaseHung()
       for (const request of requests) request.hold?.release()
+      refreshHold?.release()
       await server.waitFor((s) => s.refreshInFlight === 0)
     }
   }

@@ -1,0 +1,151 @@
+import {
+  AxiosHeaders,
+  type AxiosInstance,
+  type AxiosResponse,
+  CanceledError,
+  type InternalAxiosRequestConfig,
+  isAxiosError,
+} from 'axios'
+import type {} from '../axiosConfig.js'
+import type { AbortSource, Grant, RequestDescription, RequestQueue } from '../queue.js'
+
+/** Carries the one-time replay marker from `replay()` to the request interceptor. */
+const REPLAY = 'authMachineReplay'
+
+type TrackedConfig = InternalAxiosRequestConfig & { [REPLAY]?: number }
+
+/** Serialised axios errors (`JSON.stringify(error)`) drop this header's value. */
+const REDACT = Object.freeze(['Authorization'])
+
+export interface AxiosTransportOptions {
+  http: AxiosInstance
+  queue: RequestQueue
+  mayAttach: (config: InternalAxiosRequestConfig) => boolean
+  isAuthFailure: (response: AxiosResponse) => boolean
+}
+
+function describe(config: InternalAxiosRequestConfig): RequestDescription {
+  // The query string is left out: it is the app's data, and the queue is inspectable.
+  const url = (config.url ?? '').split('?')[0] ?? ''
+  return { method: (config.method ?? 'get').toUpperCase(), url }
+}
+
+/** The request's `signal` and legacy `cancelToken`, as one abort source for the queue. */
+function abortSourceOf(config: InternalAxiosRequestConfig): AbortSource | undefined {
+  const { signal, cancelToken } = config
+  if (!signal && !cancelToken) return undefined
+  return {
+    aborted: () => Boolean(signal?.aborted || cancelToken?.reason),
+    onAbort(listener) {
+      signal?.addEventListener?.('abort', listener)
+      cancelToken?.subscribe(listener)
+      return () => {
+        signal?.removeEventListener?.('abort', listener)
+        cancelToken?.unsubscribe(listener)
+      }
+    },
+    error: () => cancelToken?.reason ?? new CanceledError(),
+  }
+}
+
+/**
+ * Protects one axios instance: attaches the token to allowed origins, waits while a refresh
+ * runs, reports 401s to the queue and replays once. Returns a function that ejects both
+ * interceptors.
+ */
+export function attachAxios(options: AxiosTransportOptions): () => void {
+  const { http, queue, mayAttach, isAuthFailure } = options
+  // The grant each request went out with. Keyed by the config object, which axios hands
+  // unchanged from the request interceptor to the response.
+  const sentWith = new WeakMap<InternalAxiosRequestConfig, Grant>()
+  // Markers this transport handed to replays (numbers: axios deep-copies objects it merges),
+  // and the configs that went out as replays.
+  const replayMarkers = new Set<number>()
+  let replaysSent = 0
+  const replays = new WeakSet<InternalAxiosRequestConfig>()
+  // The header values this transport wrote, so it can take them back from a config that
+  // another interceptor re-sends (retry libraries re-send `error.config` as it is).
+  const written = new Set<string>()
+
+  const forget = (config: InternalAxiosRequestConfig) => {
+    const value = config.headers.get('Authorization')
+    if (typeof value === 'string' && written.has(value)) config.headers.delete('Authorization')
+    return config
+  }
+
+  const attach = (config: InternalAxiosRequestConfig, grant: Grant | null) => {
+    if (!grant) return forget(config)
+    const value = `Bearer ${grant.token}`
+    if (!written.has(value)) {
+      // One entry per token; older ones only matter for configs still being re-sent.
+      if (written.size >= 32) written.delete(written.values().next().value as string)
+      written.add(value)
+    }
+    const { headers } = config
+    // A plain property write when no Authorization header exists in any spelling: set()
+    // normalises names and costs more than the rest of this interceptor.
+    if (headers.Authorization === undefined && headers.authorization === undefined) {
+      headers.Authorization = value
+    } else headers.set('Authorization', value)
+    const { redact } = config
+    if (!redact) config.redact = REDACT as string[]
+    else if (!redact.some((key) => key.toLowerCase() === 'authorization')) {
+      config.redact = [...redact, 'Authorization']
+    }
+    sentWith.set(config, grant)
+    return config
+  }
+
+  const authorizeLater = async (config: InternalAxiosRequestConfig) =>
+    attach(config, await queue.acquire(describe(config), abortSourceOf(config)))
+
+  // Not async: with a usable token the config goes straight on, without extra promise hops
+  // (this path is most of the library's per-request cost).
+  const request = http.interceptors.request.use((config: TrackedConfig) => {
+    const marker = config[REPLAY]
+    if (marker !== undefined) {
+      // Consumed here and removed, so a config copied from `error.config` is no replay.
+      delete config[REPLAY]
+      if (replayMarkers.delete(marker)) replays.add(config)
+    }
+    if (config.skipAuth || !mayAttach(config)) return forget(config)
+    const grant = queue.tryAcquire()
+    return grant === undefined ? authorizeLater(config) : attach(config, grant)
+  })
+
+  async function replayAfterRejection<T>(
+    config: InternalAxiosRequestConfig | undefined,
+    passThrough: () => T,
+  ): Promise<T | AxiosResponse> {
+    const grant = config ? sentWith.get(config) : undefined
+    // Only requests we authorised can prove the token wrong, and only once.
+    if (!config || !grant || replays.has(config)) return passThrough()
+    await queue.rejected(describe(config), grant, abortSourceOf(config))
+    const headers = AxiosHeaders.from(config.headers)
+    // The request interceptor sets the new token, or none if the session ended meanwhile.
+    headers.delete('Authorization')
+    replaysSent += 1
+    const marker = replaysSent
+    replayMarkers.add(marker)
+    const replay: TrackedConfig = { ...config, headers, [REPLAY]: marker }
+    return http.request(replay)
+  }
+
+  const response = http.interceptors.response.use(
+    (result) =>
+      isAuthFailure(result) ? replayAfterRejection(result.config, () => result) : result,
+    (error: unknown) => {
+      if (!isAxiosError(error) || !error.response || !isAuthFailure(error.response)) {
+        throw error
+      }
+      return replayAfterRejection(error.config, () => {
+        throw error
+      })
+    },
+  )
+
+  return () => {
+    http.interceptors.request.eject(request)
+    http.interceptors.response.eject(response)
+  }
+}
