@@ -36,7 +36,8 @@ export const DEFAULT_TIMING: MachineTiming = {
   now: () => Date.now(),
   random: () => 0.5,
   refreshMargin: DEFAULT_REFRESH_MARGIN,
-  refreshTimeout: 10_000,
+  // With the default retries, no request waits longer than 23.5 s (README: the longest wait).
+  refreshTimeout: 5_000,
   retry: DEFAULT_RETRY,
 }
 

@@ -7,7 +7,7 @@ import {
   type InspectionEvent,
   type Observer,
 } from 'xstate'
-import { type AuthMachine, configureAuthMachine } from '../machines/authMachine.js'
+import { type AuthMachine, configureAuthMachine, DEFAULT_TIMING } from '../machines/authMachine.js'
 import { DEFAULT_RETRY, type RetryPolicy } from '../machines/timing.js'
 import type { Session } from '../machines/types.js'
 import { type Clock, systemClock } from './clock.js'
@@ -127,9 +127,6 @@ export interface AuthClient {
   dispose(): void
 }
 
-/** Default `refreshTimeout`: with the default retries, no request waits longer than 23.5 s. */
-export const DEFAULT_REFRESH_TIMEOUT = 5_000
-
 function crossTabOptions(option: AuthClientOptions['crossTab']): CrossTabOptions | undefined {
   const inBrowser = typeof window !== 'undefined' && typeof BroadcastChannel !== 'undefined'
   if (option === undefined) return inBrowser ? {} : undefined
@@ -153,7 +150,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   const clock = createProcessClock(baseClock)
   const now = () => clock.now()
   const warn = options.onWarning ?? ((message: string) => console.warn(`auth-machine: ${message}`))
-  const refreshTimeout = options.refreshTimeout ?? DEFAULT_REFRESH_TIMEOUT
+  const refreshTimeout = options.refreshTimeout ?? DEFAULT_TIMING.refreshTimeout
   const attachTo = options.attachTo ?? defaultAttachTo(http.defaults.baseURL)
   if (options.attachTo === undefined && Array.isArray(attachTo) && attachTo.length === 0) {
     warn(
