@@ -11,6 +11,7 @@ import { type AuthMachine, configureAuthMachine, DEFAULT_TIMING } from '../machi
 import { DEFAULT_RETRY, type RetryPolicy } from '../machines/timing.js'
 import type { Session } from '../machines/types.js'
 import { type Clock, systemClock } from './clock.js'
+import { createCoordinator } from './coordinate.js'
 import { AuthError, errorName } from './errors.js'
 import { createInspection } from './inspection.js'
 import { type AttachTo, createOriginCheck, defaultAttachTo } from './origin.js'
@@ -18,7 +19,7 @@ import { createPersistence } from './persistence.js'
 import { createProcessClock } from './processClock.js'
 import { createRequestQueue } from './queue.js'
 import { createRefresher, defaultIsRefreshRejected, type RefreshFunction } from './refresh.js'
-import { isNewerSession, sessionFromTokens, type TokenResponse } from './session.js'
+import { sessionFromTokens, type TokenResponse } from './session.js'
 import { memorySession, type TokenStorage } from './storage.js'
 import {
   type CrossTab,
@@ -181,18 +182,13 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       return context.generation === generation ? context.session : null
     },
     answeredLate: (session, generation) => send({ type: 'REFRESH_ANSWERED', session, generation }),
-    coordinate: (session, signal, run) => {
-      // Another client persisting to the same storage may have rotated the refresh token
-      // already: its session is taken instead of spending the token a second time.
-      const spend = async () => {
-        const stored = await persistence.reread()
-        return stored && isNewerSession(stored, session) ? stored : run()
-      }
+    coordinate: createCoordinator({
+      reread: () => persistence.reread(),
+      tabs,
+      now,
       // A logout elsewhere seen inside the lock ends the session here as its message would.
-      return tabs
-        ? tabs.refresh(session, now(), signal, spend, () => send({ type: 'SESSION_ENDED' }))
-        : spend()
-    },
+      ended: () => send({ type: 'SESSION_ENDED' }),
+    }),
   })
 
   const machine = configureAuthMachine({
