@@ -1,4 +1,5 @@
 import { fromPromise } from 'xstate'
+import { isRefreshFailure } from '../machines/authMachine.js'
 import type { AuthErrorInfo, RefreshFailure, RefreshInput, Session } from '../machines/types.js'
 import { InvalidSessionError } from './errors.js'
 import { sessionFromTokens, type TokenResponse } from './session.js'
@@ -146,6 +147,7 @@ export function createRefresher(options: RefresherOptions) {
   }
 
   let current: Call | undefined
+  const refused = new Map<string, RefreshFailure>()
 
   function send(session: Session, input: RefreshInput): Call {
     const controller = new AbortController()
@@ -166,9 +168,15 @@ export function createRefresher(options: RefresherOptions) {
           answeredLate(answer, call.generation)
         }
       },
-      () => {
-        // A failure nobody waits for teaches nothing the next attempt won't learn itself.
+      (error: unknown) => {
         if (current === call) current = undefined
+        // Refused, or answered 2xx without a usable token (maybe rotated): that refresh
+        // token is never presented again, even when the answer came after every attempt
+        // had stopped waiting. The next attempt learns it without a call.
+        if (isRefreshFailure(error) && error.rejected) {
+          if (refused.size >= 16) refused.delete(refused.keys().next().value as string)
+          refused.set(call.key, error)
+        }
       },
     )
     return call
@@ -185,6 +193,8 @@ export function createRefresher(options: RefresherOptions) {
       throw failure
     }
     const key = session.refreshToken ?? session.accessToken
+    const refusal = refused.get(key)
+    if (refusal) throw refusal
     if (current && current.key === key && now() - current.sentAt < patience) return current
     // Past its patience the old call is presumed lost and cancelled before the new one
     // goes: the client never waits for two calls at once.

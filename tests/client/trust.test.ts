@@ -11,6 +11,7 @@ import {
   memorySession,
   RefreshTimeoutError,
   type Session,
+  SessionExpiredError,
   type TokenStorage,
 } from '../../src/index.js'
 import { createManualClock, createTestAuthServer } from '../../src/testing/index.js'
@@ -127,6 +128,28 @@ describe('3: a hung refresh endpoint', () => {
     await expect(request).resolves.toMatchObject({ status: 200 })
     expect(h.server.counters.refreshCalls).toBe(1)
     expect(h.server.counters.reuseDetections).toBe(0)
+  })
+})
+
+describe('13: a 2xx refresh answer never leads to presenting the same refresh token again', () => {
+  it('an unusable 2xx that arrives after the client gave up: the next attempt ends the session without a call', async () => {
+    h = await createHarness({ refreshTimeout: 5000, retry: false })
+    await h.signIn()
+    h.server.failNextRefresh('malformed-json')
+    const slow = h.server.hold('/auth/refresh')
+    h.server.expireAccessTokens()
+    const first = h.http.get('/api/resource')
+    await slow.untilWaiting(1)
+    h.clock.advance(5000)
+    await expect(first).rejects.toBeInstanceOf(RefreshTimeoutError)
+    slow.release()
+    await h.server.waitFor((s) => s.counters.refreshFailures + s.counters.refreshSuccesses === 1)
+    await turn()
+
+    const second = await h.http.get('/api/resource').catch((e: unknown) => e)
+    expect(second).toBeInstanceOf(SessionExpiredError)
+    expect(h.auth.actor.getSnapshot().value).toBe('expired')
+    expect(h.server.counters.refreshCalls).toBe(1)
   })
 })
 

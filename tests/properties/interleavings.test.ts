@@ -80,7 +80,13 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'rotateElsewhere' } as const) },
 )
 
-const storageMode: fc.Arbitrary<StorageMode> = fc.constantFrom('memory', 'memory', 'async', 'hung')
+const storageMode: fc.Arbitrary<StorageMode> = fc.constantFrom(
+  'memory',
+  'memory',
+  'async',
+  'hung',
+  'restore',
+)
 
 let world: World
 beforeAll(async () => {

@@ -124,8 +124,12 @@ export interface Exercised {
   adoptedFromStorage: number
 }
 
-/** How the client's storage behaves in a run. */
-export type StorageMode = 'memory' | 'async' | 'hung'
+/**
+ * How the client's storage behaves in a run: in memory, async, never answering, or holding
+ * a session from an earlier visit that is read a moment after start (`restore`: the run
+ * then starts without a login, so a logout or login can come before `ready`).
+ */
+export type StorageMode = 'memory' | 'async' | 'hung' | 'restore'
 
 /** One token server for a whole property; each run gets a fresh client, clock and counters. */
 export interface World {
@@ -262,11 +266,13 @@ export async function createWorld(): Promise<World> {
     const channel = { name: `properties-${process.pid}-${++channels}` }
     // Shared with `rotateElsewhere`, the other client on the same storage.
     const stored = memorySession()
+    if (storageMode === 'restore')
+      stored.set(sessionFromTokens(await signInAt(server.url), clock.now()))
     const storage: TokenStorage = {
       get: () => {
         if (storageMode === 'hung') return new Promise<never>(() => undefined)
-        if (storageMode === 'async') return new Promise((r) => setImmediate(() => r(stored.get())))
-        return stored.get()
+        if (storageMode === 'memory') return stored.get()
+        return new Promise((r) => setImmediate(() => r(stored.get())))
       },
       set: (session) => stored.set(session),
       remove: () => stored.remove(),
@@ -281,8 +287,10 @@ export async function createWorld(): Promise<World> {
       refreshTimeout: REFRESH_TIMEOUT,
       retry: RETRY,
       onWarning: (message) => {
-        // A hung storage is reported, once per read: expected in that mode, nothing else is.
-        if (storageMode === 'hung' && message.startsWith('storage.get() did not answer')) {
+        // A storage that answers later than the clock's 3 s bound (hung; or restoring while
+        // the run already advances time) is reported: expected there, nothing else is.
+        const slowStorage = storageMode === 'hung' || storageMode === 'restore'
+        if (slowStorage && message.startsWith('storage.get() did not answer')) {
           warnings.push(message)
         } else violation(`warning: ${message}`)
       },
@@ -321,7 +329,10 @@ export async function createWorld(): Promise<World> {
     if (storageMode === 'memory') await auth.ready
 
     // Bookkeeping for the invariants.
-    const heldTokens = new Set<string>() // every token this client has held
+    const heldTokens = new Set<string>() // every token this client has held (or stored)
+    const storedAtStart = await stored.get()
+    if (storedAtStart) heldTokens.add(storedAtStart.accessToken)
+    if (storedAtStart?.refreshToken) heldTokens.add(storedAtStart.refreshToken)
     const deadTokens = new Set<string>() // those held before a logout
     let sentMark = 0 // requests sent before the last logout
     let refreshMark = 0
@@ -434,7 +445,8 @@ export async function createWorld(): Promise<World> {
     const requests: Tracked[] = []
     const abortable: AbortController[] = []
     let sequence = 0
-    let lastFailedConfig: InternalAxiosRequestConfig | undefined
+    // The config of the last response, success or failure: what a retry library re-sends.
+    let lastConfig: InternalAxiosRequestConfig | undefined
     const track = (
       path: string,
       hold?: HoldHandle,
@@ -455,10 +467,16 @@ export async function createWorld(): Promise<World> {
         if (request.settled > 1) violation('invariant 2: a request settled twice')
         conditions.notify()
       }
-      send(url, request.controller.signal).then(settle, (error: unknown) => {
-        if (isAxiosError(error) && error.config) lastFailedConfig = error.config
-        settle()
-      })
+      send(url, request.controller.signal).then(
+        (response) => {
+          lastConfig = (response as { config?: InternalAxiosRequestConfig }).config
+          settle()
+        },
+        (error: unknown) => {
+          if (isAxiosError(error) && error.config) lastConfig = error.config
+          settle()
+        },
+      )
       return request
     }
     let holds = 0
@@ -557,7 +575,7 @@ export async function createWorld(): Promise<World> {
           refreshHold = undefined
           return
         case 'resend': {
-          const config = lastFailedConfig
+          const config = lastConfig
           if (!config) return
           exercised.resentConfigs += 1
           // As a retry library does: the same config object's contents, sent again.
@@ -573,7 +591,16 @@ export async function createWorld(): Promise<World> {
           // Sharing a storage that never answers shares nothing: no client could see this.
           // (And with refresh calls parked or faults queued, the other client's call would
           // take them: it would park or hang, or eat a fault meant for this client.)
-          if (storageMode === 'hung' || refreshHold || faults.length > 0) return
+          // (And the fault mirror reads the server's answers as this client's own: not while
+          // one of its calls is on the wire.)
+          if (
+            storageMode === 'hung' ||
+            refreshHold ||
+            faults.length > 0 ||
+            refreshesInTransit > 0
+          ) {
+            return
+          }
           const current = (await stored.get()) ?? undefined
           if (!current?.refreshToken) return
           // Another client persisting to the same storage spends the token and stores the result.
@@ -713,7 +740,8 @@ export async function createWorld(): Promise<World> {
       // Invariant 3, counted: each call is the first of a justified episode or a retry after
       // a failed call.
       const { refreshCalls, refreshFailures } = server.counters
-      if (refreshCalls > episodes + refreshFailures + rotatedElsewhere()) {
+      // A call presumed lost (past its patience) is replaced within the same episode.
+      if (refreshCalls > episodes + refreshFailures + rotatedElsewhere() + presumedLost) {
         violation(
           `invariant 3: ${refreshCalls} refresh calls for ${episodes} episodes and ${refreshFailures} failed calls`,
         )
@@ -729,7 +757,8 @@ export async function createWorld(): Promise<World> {
     }
 
     try {
-      for (const command of [{ kind: 'login' } as const, ...commands]) {
+      const start: Command[] = storageMode === 'restore' ? [] : [{ kind: 'login' }]
+      for (const command of [...start, ...commands]) {
         await perform(command)
         await settle(formatCommand(command))
         checkAfterCommand()
