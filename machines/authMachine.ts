@@ -172,12 +172,19 @@ const machineSetup = setup({
       assertEvent(event, 'LOGIN')
       return event.session.accessToken !== context.session?.accessToken
     },
+    /** Another tab refreshed this same sign-in and got a newer token. */
     isNewerSession: ({ context, event }) => {
       assertEvent(event, 'SESSION_SYNCED')
       return (
+        event.session.id === context.session?.id &&
         event.session.accessToken !== context.session?.accessToken &&
         (event.session.obtainedAt ?? 0) >= (context.session?.obtainedAt ?? 0)
       )
+    },
+    /** Another tab holds another sign-in (another user, a new login): not a refresh. */
+    isOtherSignIn: ({ context, event }) => {
+      assertEvent(event, 'SESSION_SYNCED')
+      return event.session.id !== context.session?.id
     },
     isAnswerForThisSession: ({ context, event }) => {
       assertEvent(event, 'REFRESH_ANSWERED')
@@ -344,15 +351,23 @@ export const authMachine = machineSetup.createMachine({
           reenter: true,
           actions: ['abandonRefresh', 'startSession'],
         },
-        SESSION_SYNCED: {
-          guard: 'isNewerSession',
-          target: 'authenticated',
-          reenter: true,
-          actions: [
-            'abandonRefresh',
-            { type: 'commitRefresh', params: ({ event }) => ({ session: event.session }) },
-          ],
-        },
+        SESSION_SYNCED: [
+          {
+            guard: 'isNewerSession',
+            target: 'authenticated',
+            reenter: true,
+            actions: [
+              'abandonRefresh',
+              { type: 'commitRefresh', params: ({ event }) => ({ session: event.session }) },
+            ],
+          },
+          {
+            guard: 'isOtherSignIn',
+            target: 'authenticated',
+            reenter: true,
+            actions: ['abandonRefresh', 'startSession'],
+          },
+        ],
         LOGOUT: endSession,
         SESSION_ENDED: endSession,
       },
@@ -456,15 +471,26 @@ export const authMachine = machineSetup.createMachine({
             'startSession',
           ],
         },
-        SESSION_SYNCED: {
-          guard: 'isNewerSession',
-          target: 'authenticated',
-          actions: [
-            'abandonRefresh',
-            { type: 'commitRefresh', params: ({ event }) => ({ session: event.session }) },
-            'releaseQueue',
-          ],
-        },
+        SESSION_SYNCED: [
+          {
+            guard: 'isNewerSession',
+            target: 'authenticated',
+            actions: [
+              'abandonRefresh',
+              { type: 'commitRefresh', params: ({ event }) => ({ session: event.session }) },
+              'releaseQueue',
+            ],
+          },
+          {
+            guard: 'isOtherSignIn',
+            target: 'authenticated',
+            actions: [
+              'abandonRefresh',
+              { type: 'rejectQueue', params: { error: SESSION_REPLACED } },
+              'startSession',
+            ],
+          },
+        ],
         LOGOUT: endSession,
         SESSION_ENDED: endSession,
       },

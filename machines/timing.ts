@@ -12,6 +12,9 @@ export function clampDelay(ms: number): number {
   return Math.min(ms, MAX_TIMER_DELAY)
 }
 
+/** Tokens that live shorter than this (ms) get no proactive refresh, only on-demand ones. */
+export const MIN_PROACTIVE_LIFETIME = 1_000
+
 /** Default lead time before expiry at which a proactive refresh starts, in ms. */
 export const DEFAULT_REFRESH_MARGIN = 60_000
 
@@ -27,9 +30,9 @@ export function refreshDueAt(session: Session | null, margin: number): number | 
     session.obtainedAt === undefined
       ? Number.POSITIVE_INFINITY
       : session.expiresAt - session.obtainedAt
-  // A token born expired (`expiresIn: 0`) would be due the moment it arrives, again after
-  // every refresh: a loop. It is refreshed on demand only, once per burst of requests.
-  if (lifetime <= 0) return undefined
+  // A token born expired (`expiresIn: 0`), or living less than a second, would be due the
+  // moment it arrives, again after every refresh: a loop. It is refreshed on demand only.
+  if (lifetime < MIN_PROACTIVE_LIFETIME) return undefined
   return session.expiresAt - Math.min(margin, lifetime / 2)
 }
 

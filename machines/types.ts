@@ -13,6 +13,11 @@ export interface Session {
   expiresAt?: number
   /** Epoch ms, on this client's clock, when the access token was received. */
   obtainedAt?: number
+  /**
+   * The session's identity: made at login, kept by every refresh, shared with other tabs.
+   * Not a secret; it tells a refreshed session of the same sign-in from another sign-in.
+   */
+  id?: string
 }
 
 /** A request waiting for a token, described as data: the promise lives in the client. */

@@ -188,6 +188,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       now,
       // A logout elsewhere seen inside the lock ends the session here as its message would.
       ended: () => send({ type: 'SESSION_ENDED' }),
+      replaced: (session) => send({ type: 'LOGIN', session }),
     }),
   })
 
@@ -280,9 +281,11 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     async logout() {
       const { session } = actor.getSnapshot().context
       send({ type: 'LOGOUT' })
-      // Before the stored session was read, logout wins over it: clear and revoke it too.
+      const writes = persistence.writeCount
+      // Before the stored session was read, logout wins over it: it is revoked, and storage
+      // cleared even when the read never answered, unless a login has written since.
       const stored = session ? null : await persistence.unclaimed()
-      if (stored) persistence.save(null, true)
+      if (!session && persistence.writeCount === writes) persistence.save(null, true)
       await Promise.all([persistence.flushed(), announce({ type: 'ended' })])
       const ended = session ?? stored
       if (!ended || !options.revoke) return

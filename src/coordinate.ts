@@ -1,6 +1,6 @@
 import type { Session } from '../machines/types.js'
 import type { RefreshCoordinator } from './refresh.js'
-import { isNewerSession } from './session.js'
+import { isNewerSession, isSameSession } from './session.js'
 import type { CrossTab } from './tabs/crossTab.js'
 
 /** What the refresh coordination reads and tells. */
@@ -12,7 +12,12 @@ export interface CoordinationOptions {
   now: () => number
   /** The session ended elsewhere while this refresh waited for its turn. */
   ended: () => void
+  /** Another sign-in took over the shared storage or record: a login, not a refresh. */
+  replaced: (session: Session) => void
 }
+
+/** Thrown when the refresh gave way to another sign-in; the machine has moved on. */
+class Replaced extends Error {}
 
 /**
  * Where a refresh call runs: under the tabs' lock when there are tabs, and in every case
@@ -21,12 +26,19 @@ export interface CoordinationOptions {
  * session is taken instead of spending the token a second time.
  */
 export function createCoordinator(options: CoordinationOptions): RefreshCoordinator {
-  const { reread, tabs, now, ended } = options
-  return (session, signal, run) => {
+  const { reread, tabs, now, ended, replaced } = options
+  return async (session, signal, run) => {
     const spend = async () => {
       const stored = await reread()
       return stored && isNewerSession(stored, session) ? stored : run()
     }
-    return tabs ? tabs.refresh(session, now(), signal, spend, ended) : spend()
+    const result = await (tabs ? tabs.refresh(session, now(), signal, spend, ended) : spend())
+    // A newer session of another sign-in (another user, a new login elsewhere) is never a
+    // refresh of this one: what waited must not be sent with it. It arrives as a login.
+    if (!isSameSession(result, session)) {
+      replaced(result)
+      throw new Replaced('Another sign-in replaced the session.')
+    }
+    return result
   }
 }

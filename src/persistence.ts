@@ -21,6 +21,9 @@ export function createPersistence(
   // signed-out snapshot does not wipe a session before it is restored.
   let stored: Session | null = null
   let written = false
+  let writeCount = 0
+  // Access tokens of the sessions this client wrote: a read that returns one is our own.
+  const ours = new Set<string>()
   let writes: Promise<void> = Promise.resolve()
   const reported = new Set<string>()
 
@@ -34,6 +37,11 @@ export function createPersistence(
     if (session === stored && !force) return
     stored = session
     written = true
+    writeCount += 1
+    if (session) {
+      if (ours.size >= 16) ours.delete(ours.values().next().value as string)
+      ours.add(session.accessToken)
+    }
     writes = writes.then(async () => {
       try {
         await (session ? storage.set(session) : storage.remove())
@@ -93,11 +101,19 @@ export function createPersistence(
     /** The stored session as read at start-up (bounded by {@link RESTORE_TIMEOUT}). */
     restored,
     /**
-     * What a logout must still clear and revoke from storage: the session read at start-up,
-     * unless the client has written storage since (then the logout's own write replaces it).
+     * What a logout before `ready` must still revoke: the session read at start-up, unless
+     * this client has written since, or the read returned a session this client wrote itself
+     * (a login that came while the logout waited for the read).
      */
     async unclaimed(): Promise<Session | null> {
-      return written ? null : restored
+      // Once this client has written, what was stored at start-up is overwritten anyway.
+      if (written) return null
+      const session = await restored
+      return session && !ours.has(session.accessToken) ? session : null
+    },
+    /** How many writes were issued so far: a logout clears only what nothing replaced. */
+    get writeCount(): number {
+      return writeCount
     },
     /**
      * The session in storage now, read again (bounded), for a refresh about to spend the
@@ -111,9 +127,21 @@ export function createPersistence(
       stored = session
     },
     save,
-    /** Resolves once every write issued so far has been applied (or has failed). */
+    /**
+     * Resolves once every write issued so far has been applied (or has failed), or after
+     * {@link RESTORE_TIMEOUT} with a warning: a storage that never answers holds up no logout.
+     */
     flushed(): Promise<void> {
-      return writes
+      return new Promise<void>((resolve) => {
+        const timer = clock.setTimeout(() => {
+          warn(`storage.set()/remove() did not answer within ${RESTORE_TIMEOUT} ms.`)
+          resolve()
+        }, RESTORE_TIMEOUT)
+        void writes.then(() => {
+          clock.clearTimeout(timer)
+          resolve()
+        })
+      })
     },
   }
 }

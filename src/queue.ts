@@ -113,9 +113,11 @@ export function createRequestQueue(
   // signed out, `undefined` while requests must wait (refreshing).
   let current: Grant | null | undefined
   let expiresAt: number | undefined
+  let liveEpoch: number | null = null
   const update = (snapshot: SnapshotFrom<AuthMachine>) => {
     const { session, generation, epoch } = snapshot.context
     expiresAt = session?.expiresAt
+    liveEpoch = session ? epoch : null
     if (snapshot.matches('authenticated') && session) {
       current = { token: session.accessToken, generation, epoch }
     } else current = snapshot.matches('refreshing') ? undefined : null
@@ -176,6 +178,11 @@ export function createRequestQueue(
       const error = disposed
       onDispose(error)
       settle([...waiting.keys()], (w) => w.reject(error))
+    },
+
+    /** Whether a token of `epoch` still belongs to the current session (signed in, same epoch). */
+    isLive(epoch: number): boolean {
+      return liveEpoch === epoch
     },
 
     /** How many requests are waiting. */

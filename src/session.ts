@@ -150,21 +150,39 @@ export function sessionFromTokens(
   }
   assertBearer(fields, code)
   const expiresIn = lifetimeOf(fields, accessToken, code)
+  // A refresh keeps its session's identity (none, for one stored by an older version).
+  const id = previous ? previous.id : newSessionId()
   const session: Session = { accessToken, obtainedAt: now }
+  if (id !== undefined) session.id = id
   if (refreshToken !== undefined) session.refreshToken = refreshToken
-  if (expiresIn !== undefined) session.expiresAt = now + expiresIn * 1000
+  const expiresAt = expiresIn === undefined ? undefined : now + expiresIn * 1000
+  // A lifetime too long to represent is no expiry at all, not an unstorable Infinity.
+  if (expiresAt !== undefined && Number.isFinite(expiresAt)) session.expiresAt = expiresAt
   return session
+}
+
+/** A random session id (not a secret): works in insecure browser contexts too. */
+function newSessionId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12))
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+/** Whether two sessions are the same sign-in (one may be a refresh of the other). */
+export function isSameSession(a: Session, b: Session): boolean {
+  return a.id === b.id
 }
 
 /** Reads a session back from storage; anything malformed counts as no session. */
 export function parseStoredSession(value: unknown): Session | null {
   if (typeof value !== 'object' || value === null) return null
-  const { accessToken, refreshToken, expiresAt, obtainedAt } = value as Fields
+  const { accessToken, refreshToken, expiresAt, obtainedAt, id } = value as Fields
   if (!isTokenString(accessToken)) return null
   if (refreshToken !== undefined && !isTokenString(refreshToken)) return null
   if (expiresAt !== undefined && typeof expiresAt !== 'number') return null
   if (obtainedAt !== undefined && typeof obtainedAt !== 'number') return null
+  if (id !== undefined && typeof id !== 'string') return null
   const session: Session = { accessToken }
+  if (id !== undefined) session.id = id
   if (refreshToken !== undefined) session.refreshToken = refreshToken
   if (expiresAt !== undefined) session.expiresAt = expiresAt
   if (obtainedAt !== undefined) session.obtainedAt = obtainedAt

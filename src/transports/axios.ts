@@ -1,18 +1,29 @@
 import {
+  type AxiosAdapter,
   AxiosHeaders,
   type AxiosInstance,
   type AxiosResponse,
   CanceledError,
+  getAdapter,
   type InternalAxiosRequestConfig,
   isAxiosError,
 } from 'axios'
 import type {} from '../axiosConfig.js'
+import { LoggedOutError } from '../errors.js'
 import type { AbortSource, Grant, RequestDescription, RequestQueue } from '../queue.js'
 
 /** Carries the one-time replay marker from `replay()` to the request interceptor. */
 const REPLAY = 'authMachineReplay'
 
 type TrackedConfig = InternalAxiosRequestConfig & { [REPLAY]?: number }
+
+/** Marks the adapters this transport wrapped, and keeps the one each wraps. */
+const WRAPPED = Symbol('auth-machine adapter')
+
+type GuardedAdapter = AxiosAdapter & { [WRAPPED]?: InternalAxiosRequestConfig['adapter'] }
+
+const endedSession = () =>
+  new LoggedOutError('The request was made in a session that has ended; it is not sent.')
 
 /** Serialised axios errors (`JSON.stringify(error)`) drop this header's value. */
 const REDACT = Object.freeze(['Authorization'])
@@ -63,9 +74,10 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
   const replayMarkers = new Set<number>()
   let replaysSent = 0
   const replays = new WeakSet<InternalAxiosRequestConfig>()
-  // The header values this transport wrote, so it can take them back from a config that
-  // another interceptor re-sends (retry libraries re-send `error.config` as it is).
-  const written = new Set<string>()
+  // The header values this transport wrote, with the session epoch of each, so it can take
+  // them back from a config another interceptor re-sends (retry libraries re-send
+  // `error.config` as it is), and refuse to re-send another session's request.
+  const written = new Map<string, number>()
 
   const forget = (config: InternalAxiosRequestConfig) => {
     const value = config.headers.get('Authorization')
@@ -73,15 +85,35 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     return config
   }
 
+  // Decided again at the moment of sending: interceptors registered before ours run after
+  // it and may move the request to another origin, or hold it (an async CSRF fetch) while
+  // the user logs out.
+  const guard = (original: InternalAxiosRequestConfig['adapter'], grant: Grant) => {
+    const guarded: GuardedAdapter = (config) => {
+      if (config.headers.get('Authorization') === `Bearer ${grant.token}`) {
+        if (!queue.isLive(grant.epoch)) return Promise.reject(endedSession())
+        if (!mayAttach(config)) config.headers.delete('Authorization')
+      }
+      return getAdapter(original ?? http.defaults.adapter, config)(config)
+    }
+    guarded[WRAPPED] = original
+    return guarded
+  }
+
   const attach = (config: InternalAxiosRequestConfig, grant: Grant | null) => {
     if (!grant) return forget(config)
+    const { headers } = config
+    const previous = headers.Authorization ?? headers.authorization
+    // A request built in another session (re-sent by a retry library after a logout and a
+    // new login) is never sent with the new session's token.
+    const epoch = typeof previous === 'string' ? written.get(previous) : undefined
+    if (epoch !== undefined && epoch !== grant.epoch) throw endedSession()
     const value = `Bearer ${grant.token}`
     if (!written.has(value)) {
       // One entry per token; older ones only matter for configs still being re-sent.
-      if (written.size >= 32) written.delete(written.values().next().value as string)
-      written.add(value)
+      if (written.size >= 32) written.delete(written.keys().next().value as string)
+      written.set(value, grant.epoch)
     }
-    const { headers } = config
     // A plain property write when no Authorization header exists in any spelling: set()
     // normalises names and costs more than the rest of this interceptor.
     if (headers.Authorization === undefined && headers.authorization === undefined) {
@@ -92,6 +124,11 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     else if (!redact.some((key) => key.toLowerCase() === 'authorization')) {
       config.redact = [...redact, 'Authorization']
     }
+    const adapter = config.adapter as GuardedAdapter | undefined
+    config.adapter = guard(
+      typeof adapter === 'function' && WRAPPED in adapter ? adapter[WRAPPED] : adapter,
+      grant,
+    )
     sentWith.set(config, grant)
     return config
   }

@@ -197,15 +197,21 @@ describe('sessionFromTokens edge cases', () => {
   }
 
   it('reads camelCase and snake_case', () => {
-    expect(sessionFromTokens({ accessToken: 'a', refreshToken: 'r', expiresIn: 60 }, now)).toEqual({
+    // A login makes a new session id; a refresh keeps its session's.
+    const expected = {
       accessToken: 'a',
       refreshToken: 'r',
       expiresAt: now + 60_000,
       obtainedAt: now,
+    }
+    expect(sessionFromTokens({ accessToken: 'a', refreshToken: 'r', expiresIn: 60 }, now)).toEqual({
+      ...expected,
+      id: expect.stringMatching(/^[0-9a-f]{24}$/),
     })
+    const previous = { accessToken: 'old', id: 'signin-1' }
     expect(
-      sessionFromTokens({ access_token: 'a', refresh_token: 'r', expires_in: 60 }, now),
-    ).toEqual({ accessToken: 'a', refreshToken: 'r', expiresAt: now + 60_000, obtainedAt: now })
+      sessionFromTokens({ access_token: 'a', refresh_token: 'r', expires_in: 60 }, now, previous),
+    ).toEqual({ ...expected, id: 'signin-1' })
   })
 
   it('prefers camelCase when a body has both spellings', () => {

@@ -453,3 +453,177 @@ describe('14: smaller ones', () => {
     }
   })
 })
+
+describe('found by the adversarial review of the fixes', () => {
+  it('shared storage: another user signed in by a sibling client is a login here, not a refresh', async () => {
+    h = await createHarness()
+    const shared = memorySession()
+    const { server } = h
+    const client = () => {
+      const http = axios.create({ baseURL: server.url })
+      const auth = createAuthClient({ http, storage: shared, refresh: refreshAt(server.url) })
+      return { http, auth }
+    }
+    const a = client()
+    a.auth.login(await signInAt(server.url, 'alice'))
+    await turn() // A's write reaches the shared storage
+    const b = client()
+    await b.auth.ready
+    expect(b.auth.actor.getSnapshot().matches('authenticated')).toBe(true)
+    try {
+      const parked = server.hold('/api/transfer')
+      const transfer = b.http.post('/api/transfer', { amount: 100 })
+      await parked.untilWaiting(1)
+      server.expireAccessTokens()
+      await a.auth.logout()
+      a.auth.login(await signInAt(server.url, 'bob'))
+      parked.release()
+      await expect(transfer).rejects.toBeInstanceOf(LoggedOutError)
+      const sent = server.requests.filter((r) => r.path === '/api/transfer')
+      expect(sent).toHaveLength(1)
+    } finally {
+      a.auth.dispose()
+      b.auth.dispose()
+    }
+  })
+
+  it("a retry interceptor re-sending Alice's request after logout and Bob's login: refused, not sent as Bob", async () => {
+    h = await createHarness()
+    const harness = h
+    let retried = false
+    h.http.interceptors.response.use(undefined, async (error) => {
+      if (retried || !axios.isAxiosError(error) || !error.config) throw error
+      retried = true
+      await harness.auth.logout()
+      harness.auth.login(await signInAt(harness.server.url, 'bob'))
+      return harness.http.request(error.config)
+    })
+    await h.signIn()
+    const before = h.server.requests.length
+    const result = await h.http.get('/nowhere').catch((e: unknown) => e)
+    expect(result).toBeInstanceOf(LoggedOutError)
+    const sent = h.server.requests.slice(before).filter((r) => !r.path.startsWith('/auth/'))
+    expect(sent.map((r) => r.path)).toEqual(['/nowhere'])
+  })
+
+  it('an interceptor that runs after ours and moves the request elsewhere: the token does not follow', async () => {
+    const hits: Array<string | undefined> = []
+    const { createServer } = await import('node:http')
+    const other = createServer((req, res) => {
+      hits.push(req.headers.authorization)
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+    })
+    await new Promise<void>((done) => other.listen(0, '127.0.0.1', done))
+    const port = (other.address() as { port: number }).port
+    try {
+      const http = axios.create({ baseURL: 'http://127.0.0.1:1' })
+      // Registered before the client: axios runs it after the client's interceptor.
+      http.interceptors.request.use((config) => {
+        config.baseURL = `http://localhost:${port}`
+        return config
+      })
+      const auth = createAuthClient({
+        http,
+        refresh: async () => ({ accessToken: 'new' }),
+        attachTo: ['http://127.0.0.1:1'],
+      })
+      auth.login({ accessToken: 'tok', refreshToken: 'r', expiresIn: 3600 })
+      await http.get('/x')
+      auth.dispose()
+      expect(hits).toEqual([undefined])
+    } finally {
+      other.close()
+    }
+  })
+
+  it('a request held by an async interceptor across logout() never leaves with the old token', async () => {
+    h = await createHarness()
+    let release: () => void = () => undefined
+    const held = new Promise<void>((done) => {
+      release = done
+    })
+    // Registered on an instance the client already protects, and one it is attached to
+    // later: axios runs the later-registered interceptor first, the earlier one last.
+    const early = axios.create({ baseURL: h.server.url })
+    early.interceptors.request.use(async (config) => {
+      await held // e.g. fetching a CSRF token, after the client attached the token
+      return config
+    })
+    const auth = createAuthClient({ http: early, clock: h.clock, refresh: refreshAt(h.server.url) })
+    auth.login(await signInAt(h.server.url))
+    const request = early.get('/api/resource').catch((e: unknown) => e)
+    await turn()
+    await auth.logout()
+    const before = h.server.requests.length
+    release()
+    expect(await request).toBeInstanceOf(LoggedOutError)
+    expect(h.server.requests.length).toBe(before)
+    auth.dispose()
+  })
+
+  it('logout(); login(bob) before ready: Bob stays signed in and stored, and is not revoked', async () => {
+    const server = await createTestAuthServer()
+    const { storage, stored, answer } = deferredStorage()
+    const revoked: Session[] = []
+    const auth = createAuthClient({
+      http: axios.create({ baseURL: server.url }),
+      storage,
+      refresh: refreshAt(server.url),
+      revoke: async (session) => {
+        revoked.push(session)
+      },
+    })
+    try {
+      const loggingOut = auth.logout()
+      auth.login(await signInAt(server.url, 'bob'))
+      await turn()
+      answer(await stored.get()) // the read sees what is stored now: Bob's session
+      await loggingOut
+      const bob = auth.actor.getSnapshot().context.session
+      expect(bob).not.toBeNull()
+      expect((await stored.get())?.accessToken).toBe(bob?.accessToken)
+      expect(revoked).toEqual([])
+    } finally {
+      auth.dispose()
+      await server.close()
+    }
+  })
+
+  it('logout() with a storage that never answers: it settles, and clears what it cannot read', async () => {
+    const clock = createManualClock(Date.now())
+    let removed = 0
+    const auth = createAuthClient({
+      http: axios.create({ baseURL: 'http://127.0.0.1:1' }),
+      clock,
+      onWarning: () => undefined,
+      refresh: async () => ({ accessToken: 'x' }),
+      storage: {
+        get: () => new Promise(() => undefined),
+        set: () => new Promise(() => undefined),
+        remove: () => {
+          removed += 1
+          return new Promise(() => undefined)
+        },
+      },
+    })
+    const loggingOut = auth.logout()
+    await turn()
+    clock.advance(3000) // the read's bound
+    await turn()
+    clock.advance(3000) // the write's bound
+    await loggingOut
+    expect(removed).toBe(1)
+    auth.dispose()
+  })
+
+  it('sub-second lifetimes get no proactive timer: no loop', async () => {
+    h = await createHarness()
+    const tokens = await signInAt(h.server.url)
+    h.auth.login({ ...tokens, expiresIn: 0.01 })
+    for (let i = 0; i < 100; i += 1) {
+      h.clock.advance(10)
+      await turn()
+    }
+    expect(h.server.counters.refreshCalls).toBe(0)
+  })
+})

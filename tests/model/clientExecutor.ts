@@ -245,10 +245,18 @@ export async function runOnClient(
   /** The app's own login call, to the server's login route. */
   const signIn = () => signInAt(server.url)
 
-  /** Another tab's refresh, as it reaches this one: a session message on the channel. */
-  const refreshedElsewhere = async (): Promise<void> => {
+  /**
+   * Another tab's news, as it reaches this one: a session message on the channel, for this
+   * sign-in (its refresh) or for another sign-in.
+   */
+  const refreshedElsewhere = async (signIn: 'same' | 'other'): Promise<void> => {
     const channel = new BroadcastChannel(`${crossTab.name}:session`)
-    const session = sessionFromTokens(await signIn(), clock.now())
+    const current = auth.actor.getSnapshot().context.session
+    const session = sessionFromTokens(
+      await signInAt(server.url),
+      clock.now(),
+      signIn === 'same' ? current : undefined,
+    )
     channel.postMessage({ type: 'session', reason: 'refresh', session })
     channel.close()
   }
@@ -340,7 +348,7 @@ export async function runOnClient(
         return request.controller.abort()
       }
       case 'SESSION_SYNCED':
-        return refreshedElsewhere()
+        return refreshedElsewhere(event.signIn)
       case 'SESSION_ENDED': {
         const tab = otherTab()
         await tab.logout()

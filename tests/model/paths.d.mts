@@ -36,12 +36,13 @@ export type ModelEvent =
         | 'WAKE'
         | 'TOKEN_NEEDED'
         | 'REQUEST_ABORTED'
-        | 'SESSION_SYNCED'
         | 'SESSION_ENDED'
         | 'clock.sleep'
         | 'xstate.done.actor.refresh'
     }
   | { type: 'TOKEN_REJECTED'; generation: 'current' | 'older' | 'otherEpoch' }
+  /** Another tab's session: a refresh of this sign-in, or another sign-in. */
+  | { type: 'SESSION_SYNCED'; signIn: 'same' | 'other' }
   | { type: 'xstate.error.actor.refresh'; failure: 'rejected' | 'transient' }
   | { type: `xstate.after.${string}` }
 

@@ -124,6 +124,8 @@ export function formatEvent(event) {
       return `TOKEN_REJECTED(${event.generation})`
     case 'REFRESH_ANSWERED':
       return 'REFRESH_ANSWERED(late)'
+    case 'SESSION_SYNCED':
+      return `SESSION_SYNCED(${event.signIn})`
     default:
       if (event.type.startsWith(AFTER)) {
         const [delay, ...state] = event.type.slice(AFTER.length).split('.')
@@ -196,12 +198,15 @@ export function createAuthModel({ configureAuthMachine, profile = 'machine', cro
     now: () => clock.now,
   })
 
-  const session = (state, seq) => ({
+  // A new sign-in gets a new id; a refresh (here or in another tab) keeps the current one.
+  const session = (state, seq, id = `signin-${seq}`) => ({
     accessToken: `access-${seq}`,
     refreshToken: `refresh-${seq}`,
     obtainedAt: state.now,
     expiresAt: state.now + ACCESS_TTL_SECONDS * 1000,
+    id,
   })
+  const refreshed = (state, seq) => session(state, seq, state.snapshot.context.session?.id)
   const request = (state, seq, kind) => ({
     id: `q${seq}`,
     method: 'GET',
@@ -216,8 +221,12 @@ export function createAuthModel({ configureAuthMachine, profile = 'machine', cro
       case SLEEP:
         return null
       case 'LOGIN':
-      case 'SESSION_SYNCED':
         return { type: event.type, session: session(state, seq) }
+      case 'SESSION_SYNCED':
+        return {
+          type: event.type,
+          session: event.signIn === 'same' ? refreshed(state, seq) : session(state, seq),
+        }
       case 'TOKEN_NEEDED':
         return { type: 'TOKEN_NEEDED', request: request(state, seq, 'needed') }
       case 'TOKEN_REJECTED': {
@@ -234,13 +243,13 @@ export function createAuthModel({ configureAuthMachine, profile = 'machine', cro
       case 'REFRESH_ANSWERED':
         return {
           type: 'REFRESH_ANSWERED',
-          session: session(state, seq),
+          session: refreshed(state, seq),
           generation: state.call?.generation ?? context.generation,
         }
       case 'REQUEST_ABORTED':
         return { type: 'REQUEST_ABORTED', id: context.queue[0]?.id ?? '' }
       case DONE:
-        return { type: DONE, output: session(state, seq) }
+        return { type: DONE, output: refreshed(state, seq) }
       case ERROR:
         return {
           type: ERROR,
@@ -412,7 +421,13 @@ export function createAuthModel({ configureAuthMachine, profile = 'machine', cro
       candidates.push({ type: 'TOKEN_REJECTED', generation: 'otherEpoch' })
     }
     if (context.queue.length > 0) candidates.push({ type: 'REQUEST_ABORTED' })
-    if (!client || crossTab) candidates.push({ type: 'SESSION_SYNCED' }, { type: 'SESSION_ENDED' })
+    if (!client || crossTab) {
+      candidates.push(
+        { type: 'SESSION_SYNCED', signIn: 'same' },
+        { type: 'SESSION_SYNCED', signIn: 'other' },
+        { type: 'SESSION_ENDED' },
+      )
+    }
     if (snapshot.children[REFRESH_ACTOR]) {
       candidates.push(
         { type: DONE },
