@@ -175,16 +175,13 @@ const machineSetup = setup({
     /** Another tab refreshed this same sign-in and got a newer token. */
     isNewerSession: ({ context, event }) => {
       assertEvent(event, 'SESSION_SYNCED')
+      const { id } = event.session
+      // A session without an id comes from an older version: taken as the same sign-in.
       return (
-        event.session.id === context.session?.id &&
+        (id === undefined || context.session?.id === undefined || id === context.session.id) &&
         event.session.accessToken !== context.session?.accessToken &&
         (event.session.obtainedAt ?? 0) >= (context.session?.obtainedAt ?? 0)
       )
-    },
-    /** Another tab holds another sign-in (another user, a new login): not a refresh. */
-    isOtherSignIn: ({ context, event }) => {
-      assertEvent(event, 'SESSION_SYNCED')
-      return event.session.id !== context.session?.id
     },
     isAnswerForThisSession: ({ context, event }) => {
       assertEvent(event, 'REFRESH_ANSWERED')
@@ -351,23 +348,17 @@ export const authMachine = machineSetup.createMachine({
           reenter: true,
           actions: ['abandonRefresh', 'startSession'],
         },
-        SESSION_SYNCED: [
-          {
-            guard: 'isNewerSession',
-            target: 'authenticated',
-            reenter: true,
-            actions: [
-              'abandonRefresh',
-              { type: 'commitRefresh', params: ({ event }) => ({ session: event.session }) },
-            ],
-          },
-          {
-            guard: 'isOtherSignIn',
-            target: 'authenticated',
-            reenter: true,
-            actions: ['abandonRefresh', 'startSession'],
-          },
-        ],
+        // Only a refresh of this same sign-in: another sign-in arrives as LOGIN, and a
+        // refresh of another one (crossing messages) must not switch users.
+        SESSION_SYNCED: {
+          guard: 'isNewerSession',
+          target: 'authenticated',
+          reenter: true,
+          actions: [
+            'abandonRefresh',
+            { type: 'commitRefresh', params: ({ event }) => ({ session: event.session }) },
+          ],
+        },
         LOGOUT: endSession,
         SESSION_ENDED: endSession,
       },
@@ -471,26 +462,15 @@ export const authMachine = machineSetup.createMachine({
             'startSession',
           ],
         },
-        SESSION_SYNCED: [
-          {
-            guard: 'isNewerSession',
-            target: 'authenticated',
-            actions: [
-              'abandonRefresh',
-              { type: 'commitRefresh', params: ({ event }) => ({ session: event.session }) },
-              'releaseQueue',
-            ],
-          },
-          {
-            guard: 'isOtherSignIn',
-            target: 'authenticated',
-            actions: [
-              'abandonRefresh',
-              { type: 'rejectQueue', params: { error: SESSION_REPLACED } },
-              'startSession',
-            ],
-          },
-        ],
+        SESSION_SYNCED: {
+          guard: 'isNewerSession',
+          target: 'authenticated',
+          actions: [
+            'abandonRefresh',
+            { type: 'commitRefresh', params: ({ event }) => ({ session: event.session }) },
+            'releaseQueue',
+          ],
+        },
         LOGOUT: endSession,
         SESSION_ENDED: endSession,
       },

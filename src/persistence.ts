@@ -22,6 +22,7 @@ export function createPersistence(
   let stored: Session | null = null
   let written = false
   let writeCount = 0
+  let claimed = false // a logout has taken the start-up session (revoked once)
   // Access tokens of the sessions this client wrote: a read that returns one is our own.
   const ours = new Set<string>()
   let writes: Promise<void> = Promise.resolve()
@@ -107,7 +108,8 @@ export function createPersistence(
      */
     async unclaimed(): Promise<Session | null> {
       // Once this client has written, what was stored at start-up is overwritten anyway.
-      if (written) return null
+      if (written || claimed) return null
+      claimed = true
       const session = await restored
       return session && !ours.has(session.accessToken) ? session : null
     },

@@ -167,9 +167,13 @@ function newSessionId(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
 }
 
-/** Whether two sessions are the same sign-in (one may be a refresh of the other). */
+/**
+ * Whether two sessions are the same sign-in (one may be a refresh of the other). A session
+ * without an id was stored by an older version: it is taken as the same sign-in, so a
+ * rolling deploy does not sign anyone out.
+ */
 export function isSameSession(a: Session, b: Session): boolean {
-  return a.id === b.id
+  return a.id === undefined || b.id === undefined || a.id === b.id
 }
 
 /** Reads a session back from storage; anything malformed counts as no session. */

@@ -93,6 +93,8 @@ export function createCrossTab(
             return shared.session
           }
           const session = await refresh()
+          // Abandoned meanwhile (logout, another login here): its result is nobody's news.
+          if (signal.aborted) throw signal.reason
           const written = await record?.write({ kind: 'session', session }, (now) =>
             endedSince(now, startedAt),
           )

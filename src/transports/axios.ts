@@ -15,7 +15,13 @@ import type { AbortSource, Grant, RequestDescription, RequestQueue } from '../qu
 /** Carries the one-time replay marker from `replay()` to the request interceptor. */
 const REPLAY = 'authMachineReplay'
 
-type TrackedConfig = InternalAxiosRequestConfig & { [REPLAY]?: number }
+/** The session epoch a config was authorised in; copied with it, unlike the replay marker. */
+const EPOCH = 'authMachineEpoch'
+
+/** What axios uses when neither the request nor the instance names an adapter. */
+const DEFAULT_ADAPTERS = ['xhr', 'http', 'fetch']
+
+type TrackedConfig = InternalAxiosRequestConfig & { [REPLAY]?: number; [EPOCH]?: number }
 
 /** Marks the adapters this transport wrapped, and keeps the one each wraps. */
 const WRAPPED = Symbol('auth-machine adapter')
@@ -76,44 +82,63 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
   const replays = new WeakSet<InternalAxiosRequestConfig>()
   // The header values this transport wrote, with the session epoch of each, so it can take
   // them back from a config another interceptor re-sends (retry libraries re-send
-  // `error.config` as it is), and refuse to re-send another session's request.
+  // `error.config` as it is), and refuse to send another session's request.
   const written = new Map<string, number>()
 
-  const forget = (config: InternalAxiosRequestConfig) => {
-    const value = config.headers.get('Authorization')
-    if (typeof value === 'string' && written.has(value)) config.headers.delete('Authorization')
+  /** The session a config was authorised in: its marker, copied along, or its header. */
+  const epochOf = (config: TrackedConfig): number | undefined => {
+    const marked = config[EPOCH]
+    if (typeof marked === 'number') return marked
+    const value = config.headers?.get?.('Authorization')
+    return typeof value === 'string' ? written.get(value) : undefined
+  }
+
+  const forget = (config: TrackedConfig) => {
+    if (epochOf(config) !== undefined) config.headers.delete('Authorization')
     return config
   }
 
   // Decided again at the moment of sending: interceptors registered before ours run after
-  // it and may move the request to another origin, or hold it (an async CSRF fetch) while
-  // the user logs out.
-  const guard = (original: InternalAxiosRequestConfig['adapter'], grant: Grant) => {
+  // it and may move the request to another origin, build a new config, or hold it (an async
+  // CSRF fetch) while the user logs out.
+  const checkAtSend = (config: InternalAxiosRequestConfig) => {
+    const value = config.headers?.get?.('Authorization')
+    const epoch = typeof value === 'string' ? written.get(value) : undefined
+    if (epoch === undefined) return
+    if (!queue.isLive(epoch)) throw endedSession()
+    if (!mayAttach(config)) config.headers.delete('Authorization')
+  }
+  const guard = (original: InternalAxiosRequestConfig['adapter']) => {
     const guarded: GuardedAdapter = (config) => {
-      if (config.headers.get('Authorization') === `Bearer ${grant.token}`) {
-        if (!queue.isLive(grant.epoch)) return Promise.reject(endedSession())
-        if (!mayAttach(config)) config.headers.delete('Authorization')
+      try {
+        checkAtSend(config)
+      } catch (error) {
+        return Promise.reject(error)
       }
-      return getAdapter(original ?? http.defaults.adapter, config)(config)
+      return getAdapter(original ?? DEFAULT_ADAPTERS, config)(config)
     }
     guarded[WRAPPED] = original
     return guarded
   }
+  const isGuarded = (adapter: unknown) => typeof adapter === 'function' && WRAPPED in adapter
+  // Configs built from scratch by an interceptor fall back to the instance's default.
+  const defaultAdapter = http.defaults.adapter
+  const guarded = guard(defaultAdapter)
+  http.defaults.adapter = guarded
 
-  const attach = (config: InternalAxiosRequestConfig, grant: Grant | null) => {
+  const attach = (config: TrackedConfig, grant: Grant | null) => {
     if (!grant) return forget(config)
-    const { headers } = config
-    const previous = headers.Authorization ?? headers.authorization
     // A request built in another session (re-sent by a retry library after a logout and a
     // new login) is never sent with the new session's token.
-    const epoch = typeof previous === 'string' ? written.get(previous) : undefined
+    const epoch = epochOf(config)
     if (epoch !== undefined && epoch !== grant.epoch) throw endedSession()
     const value = `Bearer ${grant.token}`
     if (!written.has(value)) {
       // One entry per token; older ones only matter for configs still being re-sent.
-      if (written.size >= 32) written.delete(written.keys().next().value as string)
+      if (written.size >= 256) written.delete(written.keys().next().value as string)
       written.set(value, grant.epoch)
     }
+    const { headers } = config
     // A plain property write when no Authorization header exists in any spelling: set()
     // normalises names and costs more than the rest of this interceptor.
     if (headers.Authorization === undefined && headers.authorization === undefined) {
@@ -124,11 +149,11 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     else if (!redact.some((key) => key.toLowerCase() === 'authorization')) {
       config.redact = [...redact, 'Authorization']
     }
-    const adapter = config.adapter as GuardedAdapter | undefined
-    config.adapter = guard(
-      typeof adapter === 'function' && WRAPPED in adapter ? adapter[WRAPPED] : adapter,
-      grant,
-    )
+    // Copied with the config on purpose: a re-send of it is known to belong to this session.
+    config[EPOCH] = grant.epoch
+    if (config.adapter !== undefined && !isGuarded(config.adapter)) {
+      config.adapter = guard(config.adapter)
+    }
     sentWith.set(config, grant)
     return config
   }
@@ -184,5 +209,6 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
   return () => {
     http.interceptors.request.eject(request)
     http.interceptors.response.eject(response)
+    if (http.defaults.adapter === guarded) http.defaults.adapter = defaultAdapter
   }
 }

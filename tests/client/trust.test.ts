@@ -616,6 +616,27 @@ describe('found by the adversarial review of the fixes', () => {
     auth.dispose()
   })
 
+  it("a config of Alice's session re-sent after 33 of Bob's refreshes is still refused", async () => {
+    h = await createHarness()
+    const seen: InternalAxiosRequestConfig[] = []
+    h.http.interceptors.response.use((response) => {
+      seen.push(response.config)
+      return response
+    })
+    await h.signIn()
+    await h.http.get('/api/resource')
+    const alices = seen[0] as InternalAxiosRequestConfig
+    await h.auth.logout()
+    h.auth.login(await signInAt(h.server.url, 'bob'))
+    for (let i = 0; i < 33; i += 1) {
+      h.server.expireAccessTokens()
+      await h.http.get('/api/resource')
+    }
+    const before = h.server.requests.length
+    await expect(h.http.request(alices)).rejects.toBeInstanceOf(LoggedOutError)
+    expect(h.server.requests.slice(before).filter((r) => r.path === '/api/resource')).toEqual([])
+  })
+
   it('sub-second lifetimes get no proactive timer: no loop', async () => {
     h = await createHarness()
     const tokens = await signInAt(h.server.url)

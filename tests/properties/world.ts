@@ -692,8 +692,10 @@ export async function createWorld(): Promise<World> {
           const snapshot = auth.actor.getSnapshot()
           if (!snapshot.matches('authenticated') && !snapshot.matches('refreshing')) return
           // As another tab's refresh reaches this one: a session message on the channel.
+          // A refresh of this same sign-in (its id), as another tab of this profile gets it.
+          const current = snapshot.context.session
           const tokens = lifetime(await signIn())
-          const session = sessionFromTokens(tokens, clock.now())
+          const session = sessionFromTokens(tokens, clock.now(), current)
           const tab = new BroadcastChannel(`${channel.name}:session`)
           tab.postMessage({ type: 'session', reason: 'refresh', session })
           tab.close()
