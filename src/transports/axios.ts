@@ -18,6 +18,14 @@ const REPLAY = 'authMachineReplay'
 /** The session epoch a config was authorised in; copied with it, unlike the replay marker. */
 const EPOCH = 'authMachineEpoch'
 
+/** The URL a config's origin was decided on (symbols: never serialised, never merged). */
+const DECIDED_URL = Symbol('auth-machine url')
+const DECIDED_BASE = Symbol('auth-machine baseURL')
+type DecidedConfig = InternalAxiosRequestConfig & {
+  [DECIDED_URL]?: string | undefined
+  [DECIDED_BASE]?: string | undefined
+}
+
 /** What axios uses when neither the request nor the instance names an adapter. */
 const DEFAULT_ADAPTERS = ['xhr', 'http', 'fetch']
 
@@ -85,11 +93,17 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
   // `error.config` as it is), and refuse to send another session's request.
   const written = new Map<string, number>()
 
+  /** The header as this transport wrote it: a plain property read before the slow get(). */
+  const authorizationOf = (config: InternalAxiosRequestConfig): unknown => {
+    const { headers } = config
+    return headers.Authorization ?? headers.authorization ?? headers.get?.('Authorization')
+  }
+
   /** The session a config was authorised in: its marker, copied along, or its header. */
   const epochOf = (config: TrackedConfig): number | undefined => {
     const marked = config[EPOCH]
     if (typeof marked === 'number') return marked
-    const value = config.headers?.get?.('Authorization')
+    const value = authorizationOf(config)
     return typeof value === 'string' ? written.get(value) : undefined
   }
 
@@ -102,10 +116,13 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
   // it and may move the request to another origin, build a new config, or hold it (an async
   // CSRF fetch) while the user logs out.
   const checkAtSend = (config: InternalAxiosRequestConfig) => {
-    const value = config.headers?.get?.('Authorization')
+    const value = authorizationOf(config)
     const epoch = typeof value === 'string' ? written.get(value) : undefined
     if (epoch === undefined) return
     if (!queue.isLive(epoch)) throw endedSession()
+    // The origin is decided again only if something changed the URL since it was decided.
+    const decided = config as DecidedConfig
+    if (decided[DECIDED_URL] === config.url && decided[DECIDED_BASE] === config.baseURL) return
     if (!mayAttach(config)) config.headers.delete('Authorization')
   }
   const guard = (original: InternalAxiosRequestConfig['adapter']) => {
@@ -151,6 +168,9 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     }
     // Copied with the config on purpose: a re-send of it is known to belong to this session.
     config[EPOCH] = grant.epoch
+    const decided = config as DecidedConfig
+    decided[DECIDED_URL] = config.url
+    decided[DECIDED_BASE] = config.baseURL
     if (config.adapter !== undefined && !isGuarded(config.adapter)) {
       config.adapter = guard(config.adapter)
     }
