@@ -98,20 +98,32 @@ export function defaultAttachTo(baseURL: string | undefined): AttachTo {
  */
 export function createOriginCheck(attachTo: AttachTo) {
   const allows = typeof attachTo === 'function' ? predicateCheck(attachTo) : listCheck(attachTo)
+  // A list's answer depends only on the exact strings parsed, so it is remembered per pair
+  // (never per baseURL alone: that was a token sent to another origin). A predicate may
+  // look at more than the origin, so it is asked every time.
+  const remembered = typeof attachTo === 'function' ? undefined : new Map<string, boolean>()
+  const decide = (full: string, base: string | undefined): boolean => {
+    const key = remembered && `${base ?? ''}\n${full}`
+    const known = key === undefined ? undefined : remembered?.get(key)
+    if (known !== undefined) return known
+    let allowed: boolean
+    try {
+      allowed = allows(new URL(full, base))
+    } catch {
+      // The transport fails on it too; a token has no business on a request that fails.
+      allowed = false
+    }
+    if (key !== undefined && remembered) {
+      if (remembered.size >= 512) remembered.clear()
+      remembered.set(key, allowed)
+    }
+    return allowed
+  }
   return (config: InternalAxiosRequestConfig): boolean => {
     const bases = resolutionBases(config)
     for (const full of fullPaths(config)) {
       if (full === undefined) return false
-      for (const base of bases) {
-        let url: URL
-        try {
-          url = new URL(full, base)
-        } catch {
-          // The transport fails on it too; a token has no business on a request that fails.
-          return false
-        }
-        if (!allows(url)) return false
-      }
+      for (const base of bases) if (!decide(full, base)) return false
     }
     return true
   }
