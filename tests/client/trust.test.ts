@@ -50,6 +50,26 @@ function deferredStorage() {
   return { storage, stored, answer: (value: unknown) => answer(value) }
 }
 
+/** A client whose storage read answers when the test says, recording what `revoke` got. */
+async function clientBeforeReady() {
+  const server = await createTestAuthServer()
+  const deferred = deferredStorage()
+  const revoked: Session[] = []
+  const auth = createAuthClient({
+    http: axios.create({ baseURL: server.url }),
+    storage: deferred.storage,
+    refresh: refreshAt(server.url),
+    revoke: async (session) => {
+      revoked.push(session)
+    },
+  })
+  const close = async () => {
+    auth.dispose()
+    await server.close()
+  }
+  return { ...deferred, server, auth, revoked, close }
+}
+
 describe('2: a refresh answer is never dropped', () => {
   it('an answer arriving during the backoff is adopted: 1 call, 0 reuse', async () => {
     h = await createHarness({
@@ -208,17 +228,7 @@ describe('5: no old token through another interceptor', () => {
 
 describe('6: logout() before ready wins', () => {
   it('clears the stored session, revokes it, and the restore does not undo it', async () => {
-    const server = await createTestAuthServer()
-    const { storage, stored, answer } = deferredStorage()
-    const revoked: Session[] = []
-    const auth = createAuthClient({
-      http: axios.create({ baseURL: server.url }),
-      storage,
-      refresh: refreshAt(server.url),
-      revoke: async (session) => {
-        revoked.push(session)
-      },
-    })
+    const { server, auth, stored, answer, revoked, close } = await clientBeforeReady()
     try {
       const tokens = await signInAt(server.url)
       const session: Session = {
@@ -234,8 +244,7 @@ describe('6: logout() before ready wins', () => {
       expect(await stored.get()).toBeNull()
       expect(revoked.map((s) => s.refreshToken)).toEqual([tokens.refreshToken])
     } finally {
-      auth.dispose()
-      await server.close()
+      await close()
     }
   })
 })
@@ -562,17 +571,7 @@ describe('found by the adversarial review of the fixes', () => {
   })
 
   it('logout(); login(bob) before ready: Bob stays signed in and stored, and is not revoked', async () => {
-    const server = await createTestAuthServer()
-    const { storage, stored, answer } = deferredStorage()
-    const revoked: Session[] = []
-    const auth = createAuthClient({
-      http: axios.create({ baseURL: server.url }),
-      storage,
-      refresh: refreshAt(server.url),
-      revoke: async (session) => {
-        revoked.push(session)
-      },
-    })
+    const { server, auth, stored, answer, revoked, close } = await clientBeforeReady()
     try {
       const loggingOut = auth.logout()
       auth.login(await signInAt(server.url, 'bob'))
@@ -584,8 +583,7 @@ describe('found by the adversarial review of the fixes', () => {
       expect((await stored.get())?.accessToken).toBe(bob?.accessToken)
       expect(revoked).toEqual([])
     } finally {
-      auth.dispose()
-      await server.close()
+      await close()
     }
   })
 
