@@ -189,6 +189,9 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       // A logout elsewhere seen inside the lock ends the session here as its message would.
       ended: () => send({ type: 'SESSION_ENDED' }),
       replaced: (session) => send({ type: 'LOGIN', session }),
+      // `memory` names a kind of storage, not one store: each memory adapter is its own.
+      storageKey: storage.id && storage.id !== 'memory' ? storage.id : storage,
+      patience: 2 * refreshTimeout,
     }),
   })
 

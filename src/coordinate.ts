@@ -14,6 +14,31 @@ export interface CoordinationOptions {
   ended: () => void
   /** Another sign-in took over the shared storage or record: a login, not a refresh. */
   replaced: (session: Session) => void
+  /**
+   * What identifies the storage across clients of this realm: its `id` (`local:<key>`),
+   * or the adapter object itself. Clients sharing it take turns to refresh.
+   */
+  storageKey: object | string
+  /** How long a turn may be waited for: past it, the call holding it is presumed lost. */
+  patience: number
+}
+
+interface Turn {
+  /** The session the turn's refresh got (before any storage write of it), if it got one. */
+  done: Promise<Session | undefined>
+  startedAt: number
+}
+
+// Clients of one realm that persist to the same storage refresh one at a time, each reading
+// the storage inside its turn: the second finds the first one's rotated session.
+const turnsById = new Map<string, Turn>()
+const turnsByAdapter = new WeakMap<object, Turn>()
+
+function aborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason)
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true })
+  })
 }
 
 /** Thrown when the refresh gave way to another sign-in; the machine has moved on. */
@@ -26,11 +51,32 @@ class Replaced extends Error {}
  * session is taken instead of spending the token a second time.
  */
 export function createCoordinator(options: CoordinationOptions): RefreshCoordinator {
-  const { reread, tabs, now, ended, replaced } = options
+  const { reread, tabs, now, ended, replaced, storageKey, patience } = options
+  const turnOf = () =>
+    typeof storageKey === 'string' ? turnsById.get(storageKey) : turnsByAdapter.get(storageKey)
+  const take = (turn: Turn) =>
+    typeof storageKey === 'string'
+      ? turnsById.set(storageKey, turn)
+      : turnsByAdapter.set(storageKey, turn)
   return async (session, signal, run) => {
     const spend = async () => {
-      const stored = await reread()
-      return stored && isNewerSession(stored, session) ? stored : run()
+      const previous = turnOf()
+      const mine = (async () => {
+        // Waited for while it is young; a turn older than the patience is presumed lost.
+        const theirs =
+          previous && now() - previous.startedAt < patience
+            ? await Promise.race([previous.done, aborted(signal)])
+            : undefined
+        // Their result may not be in storage yet: a newer token of this same sign-in is taken
+        // as it came. Anything else is for the storage read to tell.
+        if (theirs && isSameSession(theirs, session) && isNewerSession(theirs, session)) {
+          return theirs
+        }
+        const stored = await reread()
+        return stored && isNewerSession(stored, session) ? stored : run()
+      })()
+      take({ done: mine.catch(() => undefined), startedAt: now() })
+      return mine
     }
     const result = await (tabs ? tabs.refresh(session, now(), signal, spend, ended) : spend())
     // A newer session of another sign-in (another user, a new login elsewhere) is never a

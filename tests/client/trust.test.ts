@@ -635,6 +635,32 @@ describe('found by the adversarial review of the fixes', () => {
     expect(h.server.requests.slice(before).filter((r) => r.path === '/api/resource')).toEqual([])
   })
 
+  it('two clients on one storage meeting one expiry at the same instant: one refresh, no reuse', async () => {
+    h = await createHarness()
+    const shared = memorySession()
+    const { server } = h
+    const client = () => {
+      const http = axios.create({ baseURL: server.url })
+      const auth = createAuthClient({ http, storage: shared, refresh: refreshAt(server.url) })
+      return { http, auth }
+    }
+    const a = client()
+    a.auth.login(await signInAt(server.url))
+    await turn()
+    const b = client()
+    await b.auth.ready
+    try {
+      server.expireAccessTokens()
+      const both = await outcomes([a.http.get('/api/resource'), b.http.get('/api/resource')])
+      expect(both.fulfilled).toBe(2)
+      expect(server.counters.refreshCalls).toBe(1)
+      expect(server.counters.reuseDetections).toBe(0)
+    } finally {
+      a.auth.dispose()
+      b.auth.dispose()
+    }
+  })
+
   it('sub-second lifetimes get no proactive timer: no loop', async () => {
     h = await createHarness()
     const tokens = await signInAt(h.server.url)

@@ -78,6 +78,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'resend' } as const) },
   { weight: 1, arbitrary: fc.constant({ kind: 'zeroLifetime' } as const) },
   { weight: 1, arbitrary: fc.constant({ kind: 'rotateElsewhere' } as const) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'loginElsewhere' } as const) },
 )
 
 const storageMode: fc.Arbitrary<StorageMode> = fc.constantFrom(

@@ -40,6 +40,8 @@ export type Command =
   | { kind: 'zeroLifetime' }
   /** Another client on the same storage spends the stored refresh token first. */
   | { kind: 'rotateElsewhere' }
+  /** Another client on the same storage signs in as another user. */
+  | { kind: 'loginElsewhere' }
   /** A burst of requests; abortable ones are aborted by the next `abort`. */
   | { kind: 'request'; count: number; abortable: boolean }
   | { kind: 'abort' }
@@ -587,6 +589,15 @@ export async function createWorld(): Promise<World> {
         case 'zeroLifetime':
           zeroLifetime = true
           return
+        case 'loginElsewhere': {
+          if (storageMode === 'hung') return
+          const other = sessionFromTokens(
+            lifetime(await signInAt(server.url, 'other')),
+            clock.now(),
+          )
+          stored.set(other)
+          return
+        }
         case 'rotateElsewhere': {
           // Sharing a storage that never answers shares nothing: no client could see this.
           // (And with refresh calls parked or faults queued, the other client's call would
@@ -610,7 +621,8 @@ export async function createWorld(): Promise<World> {
               signal: new AbortController().signal,
               attempt: 1,
             })
-            const session = sessionFromTokens(lifetime(tokens), clock.now())
+            // The same sign-in, refreshed by the other client (it keeps the session's id).
+            const session = sessionFromTokens(lifetime(tokens), clock.now(), current)
             stored.set(session)
             rotatedTo.add(session.accessToken)
           } catch {
