@@ -1,5 +1,4 @@
 import type { ActorRefLike, InspectionEvent, Observer } from 'xstate'
-import { REDACTED } from './redact.js'
 
 /**
  * What inspectors receive is built from an allow-list, never copied and then scrubbed: every
@@ -10,6 +9,9 @@ import { REDACTED } from './redact.js'
  */
 
 type Fields = Record<string, unknown>
+
+/** What stands in an inspector's copy where a token was. */
+const REDACTED = '[redacted]'
 
 const isObject = (value: unknown): value is Fields => typeof value === 'object' && value !== null
 

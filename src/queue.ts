@@ -184,11 +184,6 @@ export function createRequestQueue(
     isLive(epoch: number): boolean {
       return liveEpoch === epoch
     },
-
-    /** How many requests are waiting. */
-    get size(): number {
-      return waiting.size
-    },
   }
 }
 

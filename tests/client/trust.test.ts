@@ -70,6 +70,30 @@ async function clientBeforeReady() {
   return { ...deferred, server, auth, revoked, close }
 }
 
+/**
+ * Two clients persisting to one storage, with no cross-tab coordination: A signs in as
+ * `username` and B restores that session from the shared storage.
+ */
+async function clientsOnOneStorage(server: Harness['server'], username = 'ada') {
+  const shared = memorySession()
+  const client = () => {
+    const http = axios.create({ baseURL: server.url })
+    const auth = createAuthClient({ http, storage: shared, refresh: refreshAt(server.url) })
+    return { http, auth }
+  }
+  const a = client()
+  a.auth.login(await signInAt(server.url, username))
+  await turn() // A's write reaches the shared storage
+  const b = client()
+  await b.auth.ready
+  expect(b.auth.actor.getSnapshot().matches('authenticated')).toBe(true)
+  const dispose = () => {
+    a.auth.dispose()
+    b.auth.dispose()
+  }
+  return { a, b, dispose }
+}
+
 describe('2: a refresh answer is never dropped', () => {
   it('an answer arriving during the backoff is adopted: 1 call, 0 reuse', async () => {
     h = await createHarness({
@@ -434,19 +458,8 @@ describe('14: smaller ones', () => {
 
   it('two clients on one storage (no cross-tab): the second adopts the rotated session instead of spending the token again', async () => {
     h = await createHarness()
-    const shared = memorySession()
-    const clock = createManualClock(h.clock.now())
-    const server = h.server
-    const client = (http = axios.create({ baseURL: server.url })) => ({
-      http,
-      auth: createAuthClient({ http, clock, storage: shared, refresh: refreshAt(server.url) }),
-    })
-    const a = client()
-    a.auth.login(await signInAt(server.url))
-    await a.auth.ready
-    const b = client()
-    await b.auth.ready
-    expect(b.auth.actor.getSnapshot().matches('authenticated')).toBe(true)
+    const { server } = h
+    const { a, b, dispose } = await clientsOnOneStorage(server)
     try {
       server.expireAccessTokens()
       await a.http.get('/api/resource') // A refreshes and stores the rotated session
@@ -457,8 +470,7 @@ describe('14: smaller ones', () => {
         a.auth.actor.getSnapshot().context.session?.accessToken,
       )
     } finally {
-      a.auth.dispose()
-      b.auth.dispose()
+      dispose()
     }
   })
 })
@@ -466,19 +478,8 @@ describe('14: smaller ones', () => {
 describe('found by the adversarial review of the fixes', () => {
   it('shared storage: another user signed in by a sibling client is a login here, not a refresh', async () => {
     h = await createHarness()
-    const shared = memorySession()
     const { server } = h
-    const client = () => {
-      const http = axios.create({ baseURL: server.url })
-      const auth = createAuthClient({ http, storage: shared, refresh: refreshAt(server.url) })
-      return { http, auth }
-    }
-    const a = client()
-    a.auth.login(await signInAt(server.url, 'alice'))
-    await turn() // A's write reaches the shared storage
-    const b = client()
-    await b.auth.ready
-    expect(b.auth.actor.getSnapshot().matches('authenticated')).toBe(true)
+    const { a, b, dispose } = await clientsOnOneStorage(server, 'alice')
     try {
       const parked = server.hold('/api/transfer')
       const transfer = b.http.post('/api/transfer', { amount: 100 })
@@ -491,8 +492,7 @@ describe('found by the adversarial review of the fixes', () => {
       const sent = server.requests.filter((r) => r.path === '/api/transfer')
       expect(sent).toHaveLength(1)
     } finally {
-      a.auth.dispose()
-      b.auth.dispose()
+      dispose()
     }
   })
 
@@ -637,18 +637,8 @@ describe('found by the adversarial review of the fixes', () => {
 
   it('two clients on one storage meeting one expiry at the same instant: one refresh, no reuse', async () => {
     h = await createHarness()
-    const shared = memorySession()
     const { server } = h
-    const client = () => {
-      const http = axios.create({ baseURL: server.url })
-      const auth = createAuthClient({ http, storage: shared, refresh: refreshAt(server.url) })
-      return { http, auth }
-    }
-    const a = client()
-    a.auth.login(await signInAt(server.url))
-    await turn()
-    const b = client()
-    await b.auth.ready
+    const { a, b, dispose } = await clientsOnOneStorage(server)
     try {
       server.expireAccessTokens()
       const both = await outcomes([a.http.get('/api/resource'), b.http.get('/api/resource')])
@@ -656,8 +646,7 @@ describe('found by the adversarial review of the fixes', () => {
       expect(server.counters.refreshCalls).toBe(1)
       expect(server.counters.reuseDetections).toBe(0)
     } finally {
-      a.auth.dispose()
-      b.auth.dispose()
+      dispose()
     }
   })
 
