@@ -1,4 +1,3 @@
-import type { AxiosInstance, AxiosResponse } from 'axios'
 import {
   type Actor,
   assertEvent,
@@ -14,10 +13,10 @@ import { type Clock, systemClock } from './clock.js'
 import { createCoordinator } from './coordinate.js'
 import { AuthError, errorName } from './errors.js'
 import { createInspection } from './inspection.js'
-import { type AttachTo, createOriginCheck, defaultAttachTo } from './origin.js'
+import { type AttachTo, createOriginCheck, defaultAttachTo, type OriginPolicy } from './origin.js'
 import { createPersistence } from './persistence.js'
 import { createProcessClock } from './processClock.js'
-import { createRequestQueue } from './queue.js'
+import { createRequestQueue, type RequestQueue } from './queue.js'
 import { createRefresher, defaultIsRefreshRejected, type RefreshFunction } from './refresh.js'
 import { sessionFromTokens, type TokenResponse } from './session.js'
 import { memorySession, type TokenStorage } from './storage.js'
@@ -28,34 +27,37 @@ import {
   type TabMessage,
 } from './tabs/crossTab.js'
 import { crossTabName, releaseCrossTabName } from './tabs/scope.js'
-import { attachAxios } from './transports/axios.js'
+import { type AuthFetch, createAuthFetch } from './transports/fetch.js'
 import { listenForWake } from './wake.js'
 
 /** Options of {@link createAuthClient}. Durations are in milliseconds. */
 export interface AuthClientOptions {
-  /** The axios instance to protect. Its interceptors are installed here. */
-  http: AxiosInstance
   /**
-   * Spends the refresh token and returns the new tokens. Use a bare `axios` call or
-   * `fetch`, never `http`, and pass `signal` on so an abandoned refresh is cancelled.
+   * Spends the refresh token and returns the new tokens. Use a bare `fetch` (or axios)
+   * call, never `auth.fetch` or a protected instance, and pass `signal` on so an abandoned
+   * refresh is cancelled.
    */
   refresh: RefreshFunction
   /** Where the session is persisted. Default: {@link memorySession} (nothing persisted). */
   storage?: TokenStorage
   /**
-   * Whether a response means "this token was not accepted". Checked on error responses and
-   * on successful ones, for backends that answer 200 with `{ code: 401 }`.
+   * Whether a response means "this token was not accepted", for backends that answer 200
+   * with `{ code: 401 }`. May be async; it gets a clone, so reading the body leaves the
+   * caller's intact. A predicate that throws rejects the request with its error.
    * Default: `response.status === 401`.
    */
-  isAuthFailure?: (response: AxiosResponse) => boolean
+  isAuthFailure?: (response: Response) => boolean | Promise<boolean>
+  /** The `fetch` that `auth.fetch` calls. Default: `globalThis.fetch`, looked up per call. */
+  fetch?: typeof globalThis.fetch
   /**
    * Whether a refresh error means the server refused the refresh token (the session ends)
    * rather than a passing failure (retried). Default: HTTP 400/401/403 or `invalid_grant`.
    */
   isRefreshRejected?: (error: unknown) => boolean
   /**
-   * Where the token may be sent. Default: the origin of `http.defaults.baseURL` and, in a
-   * browser, the page's origin. Requests elsewhere go out without `Authorization`.
+   * Where the token may be sent. Default: in a browser, the page's origin (and with the
+   * `http` option, the origin of its `baseURL`). Requests elsewhere go out without
+   * `Authorization`. In Node with neither, no request gets the token: the client warns.
    */
   attachTo?: AttachTo
   /** How long before expiry the proactive refresh starts; at most half the lifetime. Default 60 000. */
@@ -108,6 +110,15 @@ export interface AuthClient {
   /** The current access token, waiting while a refresh runs; `null` when signed out. */
   getAccessToken(): Promise<string | null>
   /**
+   * `fetch` with the session: the token goes to allowed origins only, concurrent 401s share
+   * one refresh, and a request rejected for its token is replayed once. An HTTP status never
+   * rejects (a 401 that survives the replay resolves as that `Response`); the session's
+   * errors do (`SessionExpiredError`, `LoggedOutError`, …). `init.skipAuth` sends a request
+   * without the token. Streamed bodies (a `ReadableStream`) are not replayed: their first
+   * 401 is returned.
+   */
+  readonly fetch: AuthFetch
+  /**
    * Tells the client the app is back (network online, tab visible, process resumed): a due
    * refresh starts now, a stale session retries, a backoff wait is cut short. Browsers call
    * it on `online` and `visibilitychange` by themselves.
@@ -122,7 +133,7 @@ export interface AuthClient {
    */
   readonly ready: Promise<void>
   /**
-   * Ejects the interceptors, stops timers and the actor, and settles everything still
+   * Detaches every HTTP client, stops timers and the actor, and settles everything still
    * waiting, requests on the wire included, with `AuthError` code `DISPOSED`.
    */
   dispose(): void
@@ -140,24 +151,35 @@ function retryPolicy(retry: AuthClientOptions['retry']): RetryPolicy {
   return { ...DEFAULT_RETRY, ...retry }
 }
 
+/** What a transport needs from the core: the shared queue and the session's rules. */
+export interface ClientCore {
+  client: AuthClient
+  queue: RequestQueue
+  /** The client's `attachTo` as given, or undefined: transports then use their own default. */
+  attachTo: AttachTo | undefined
+  warn: (message: string) => void
+  /** Runs `detach` on `dispose()` (transports register their own teardown); returns an undo. */
+  onDispose(detach: () => void): () => void
+}
+
 /**
- * Protects an axios instance: attaches the access token, refreshes it once for every
- * concurrent request, replays what waited, and reports the end of a session as typed errors.
- * A composition root: each concern lives in the module named for it.
+ * The client without any HTTP library: the actor, the queue every transport shares, the
+ * refresh, storage and tabs, and `auth.fetch`. `baseURL` (an axios instance's) joins the
+ * default origins. A composition root: each concern lives in the module named for it.
  */
-export function createAuthClient(options: AuthClientOptions): AuthClient {
-  const { http } = options
+export function createClientCore(
+  options: AuthClientOptions,
+  defaults: { baseURL?: string | undefined } = {},
+): ClientCore {
   const baseClock = options.clock ?? systemClock
   const clock = createProcessClock(baseClock)
   const now = () => clock.now()
   const warn = options.onWarning ?? ((message: string) => console.warn(`auth-machine: ${message}`))
   const refreshTimeout = options.refreshTimeout ?? DEFAULT_TIMING.refreshTimeout
-  const attachTo = options.attachTo ?? defaultAttachTo(http.defaults.baseURL)
-  if (options.attachTo === undefined && Array.isArray(attachTo) && attachTo.length === 0) {
-    warn(
-      'no origin may receive the token: pass `attachTo`, or give the axios instance an absolute `baseURL`.',
-    )
-  }
+  const attachTo = options.attachTo ?? defaultAttachTo(defaults.baseURL)
+  // Said on the first `auth.fetch`, not here: an app may only ever use attached instances.
+  const noOrigins =
+    options.attachTo === undefined && Array.isArray(attachTo) && attachTo.length === 0
   const storage = options.storage ?? memorySession()
 
   const persistence = createPersistence(storage, warn, baseClock)
@@ -266,16 +288,25 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   const wake = () => send({ type: 'WAKE' })
   const stopWakeListeners = listenForWake(wake)
 
-  const detach = attachAxios({
-    http,
+  const detachers = new Set<() => void>()
+  const policy: OriginPolicy = createOriginCheck(attachTo)
+  const authFetch = createAuthFetch({
     queue,
-    mayAttach: createOriginCheck(attachTo),
-    isAuthFailure: options.isAuthFailure ?? ((response) => response.status === 401),
+    policy,
+    isAuthFailure: options.isAuthFailure,
+    fetch: options.fetch,
+    ...(noOrigins
+      ? {
+          unconfigured: () =>
+            warn('no origin may receive the token from `auth.fetch`: pass `attachTo`.'),
+        }
+      : {}),
   })
 
-  return {
+  const client: AuthClient = {
     actor,
     ready,
+    fetch: authFetch,
     login(tokens) {
       const session = sessionFromTokens(tokens, now())
       send({ type: 'LOGIN', session })
@@ -318,11 +349,32 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       refresher.abandon()
       tabs?.close()
       if (tabName) releaseCrossTabName(tabName, attachTo)
-      detach()
+      for (const detach of detachers) detach()
+      detachers.clear()
       stopWakeListeners()
       subscription.unsubscribe()
       actor.stop()
       queue.dispose()
     },
   }
+  return {
+    client,
+    queue,
+    attachTo: options.attachTo,
+    warn,
+    onDispose(detach) {
+      detachers.add(detach)
+      return () => detachers.delete(detach)
+    },
+  }
+}
+
+/**
+ * Keeps a user signed in for `auth.fetch`: attaches the access token to allowed origins,
+ * refreshes it once for every concurrent request, replays what waited, and reports the
+ * end of a session as typed errors. This entry holds no axios code; `auth-machine` adds
+ * the `http` option and `auth.attach(axiosInstance)`.
+ */
+export function createAuthClient(options: AuthClientOptions): AuthClient {
+  return createClientCore(options).client
 }

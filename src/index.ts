@@ -1,42 +1,15 @@
 /**
- * Silent token refresh for axios, driven by an XState statechart.
+ * Silent token refresh for fetch and axios, driven by an XState statechart.
  * @packageDocumentation
  */
 
-export type { RetryPolicy } from '../machines/timing.js'
-export type {
-  AuthContext,
-  AuthEmitted,
-  AuthErrorInfo,
-  AuthEvent,
-  QueuedRequest,
-  Session,
-} from '../machines/types.js'
+export {
+  type AttachOptions,
+  type AuthClient,
+  type AuthClientOptions,
+  type AuthFailureResponse,
+  createAuthClient,
+} from './axiosClient.js'
+// Re-exported from the module that augments axios' config, so `skipAuth` reaches users.
 export type { SkipAuthOption } from './axiosConfig.js'
-export { type AuthClient, type AuthClientOptions, createAuthClient } from './client.js'
-export type { Clock } from './clock.js'
-export {
-  AuthError,
-  type AuthErrorCode,
-  InvalidSessionError,
-  LoggedOutError,
-  RefreshFailedError,
-  RefreshTimeoutError,
-  SessionExpiredError,
-} from './errors.js'
-export type { AttachTo } from './origin.js'
-export {
-  defaultIsRefreshRejected,
-  type RefreshContext,
-  type RefreshFunction,
-} from './refresh.js'
-export { jwtLifetime, type TokenResponse } from './session.js'
-export {
-  localStorageSession,
-  memorySession,
-  sessionStorageSession,
-  type TokenStorage,
-  type WebStorageOptions,
-} from './storage.js'
-export type { CrossTabOptions } from './tabs/crossTab.js'
-export { CrossTabScopeError } from './tabs/scope.js'
+export * from './exports.js'

@@ -1,5 +1,3 @@
-import type { InternalAxiosRequestConfig } from 'axios'
-
 /**
  * Which URLs may receive the access token: origins (`'https://api.example.com'`), patterns
  * tested against the origin, or a predicate on the full URL.
@@ -10,61 +8,29 @@ import type { InternalAxiosRequestConfig } from 'axios'
  */
 export type AttachTo = ReadonlyArray<string | RegExp> | ((url: URL) => boolean)
 
-// axios' isAbsoluteURL: `scheme://` or `//` at the very start of the raw string. Nothing
-// else counts, which is why `/\evil.example` is "relative" to axios but not to a browser.
-const AXIOS_ABSOLUTE = /^([a-z][a-z\d+\-.]*:)?\/\//i
-// axios' buildFullPath throws for `http:x` and `http:/x` (after WHATWG preprocessing).
-const MALFORMED_HTTP = /^https?:(?!\/\/)/i
-// The WHATWG parser removes every tab and newline before parsing (and leading C0 controls
-// and spaces, skipped below by char code); axios applies both before its protocol check.
-const TABS_NEWLINES = /[\t\n\r]/g
-
-function isMalformedHttp(url: string): boolean {
-  let start = 0
-  while (start < url.length && url.charCodeAt(start) <= 0x20) start += 1
-  return MALFORMED_HTTP.test(url.slice(start).replace(TABS_NEWLINES, ''))
-}
-
-/** axios' combineURLs; undefined where axios would throw (the request then never leaves). */
-function combine(baseURL: unknown, url: unknown): string | undefined {
-  if (typeof baseURL !== 'string' || isMalformedHttp(baseURL)) return undefined
-  if (!url) return baseURL
-  if (typeof url !== 'string') return undefined
-  return `${baseURL.replace(/\/+$/, '')}/${url.replace(/^\/+/, '')}`
-}
+/**
+ * Decides whether a request may carry the token, from the URL strings its transport may
+ * request and the bases a relative one may resolve against: every pairing must be allowed.
+ * `undefined` in `urls` means "the transport fails before sending", which gets no token.
+ */
+export type OriginPolicy = (
+  urls: ReadonlyArray<string | undefined>,
+  bases: ReadonlyArray<string | undefined>,
+) => boolean
 
 /**
- * The strings axios may hand the transport for this config (its buildFullPath; `params` are
- * left out: appended after `?`, they never change the origin). Usually one. With
- * `allowAbsoluteUrls: false` and an absolute URL both readings are returned, since an axios
- * older than that option sends the absolute URL as it is. `undefined` entries stand for
- * "axios throws": no request leaves.
+ * What a relative URL resolves against in this realm. XHR and fetch resolve against the
+ * document's base URL, a DOM shim's Node adapter against `location.href`, and a worker
+ * against its own location; where these differ, every one must allow the token. Node has
+ * none: `[undefined]`, where a relative URL fails to parse (and gets no token).
  */
-function fullPaths(config: InternalAxiosRequestConfig): Array<string | undefined> {
-  const { url, baseURL } = config
-  if (typeof url === 'string' && isMalformedHttp(url)) return [undefined]
-  // Transports stringify what they get: a missing url is the relative path "undefined".
-  if (!baseURL) return [String(url)]
-  if (typeof url !== 'string' || !AXIOS_ABSOLUTE.test(url)) return [combine(baseURL, url)]
-  return config.allowAbsoluteUrls === false ? [combine(baseURL, url), url] : [url]
-}
-
-/**
- * What a relative URL resolves against. XHR and fetch resolve against the document's base
- * URL, axios' Node adapter under a DOM shim against `location.href`, and a worker against
- * its own location; where these differ, every one must allow the token. Without any (Node),
- * axios' http adapter parses with no base, so a relative URL fails, unless `socketPath` is
- * set, where it uses `http://localhost`.
- */
-function resolutionBases(config: InternalAxiosRequestConfig): Array<string | undefined> {
+export function pageBases(): Array<string | undefined> {
   const page = typeof location === 'undefined' ? undefined : location.href
   const documentBase = typeof document === 'undefined' ? undefined : document.baseURI
   if (documentBase !== undefined && page !== undefined && documentBase !== page) {
     return [documentBase, page]
   }
-  const base = documentBase ?? page
-  if (base !== undefined) return [base]
-  return [config.socketPath ? 'http://localhost' : undefined]
+  return [documentBase ?? page]
 }
 
 function isHttp(url: URL): boolean {
@@ -72,10 +38,10 @@ function isHttp(url: URL): boolean {
 }
 
 /**
- * The default allow-list: the origin of the instance's `baseURL` when it is absolute, and
- * the page's own origin in a browser. Anything else must be listed in `attachTo`.
+ * The default allow-list: the origin of `baseURL` when it is absolute (an axios instance's),
+ * and the page's own origin in a browser. Anything else must be listed in `attachTo`.
  */
-export function defaultAttachTo(baseURL: string | undefined): AttachTo {
+export function defaultAttachTo(baseURL?: string): string[] {
   const origins: string[] = []
   const page = typeof location === 'undefined' ? undefined : location.href
   if (baseURL) {
@@ -90,13 +56,12 @@ export function defaultAttachTo(baseURL: string | undefined): AttachTo {
 }
 
 /**
- * Decides whether a request may carry the token, from the URL the transport will actually
- * request: axios' full path, resolved by the WHATWG URL parser as the browser (or Node)
- * resolves it. Every request is resolved on its own: whether a "relative" URL stays on the
- * page's origin depends on its characters (`/\host`, tabs, newlines), not only on `baseURL`.
- * A URL that cannot be resolved gets no token.
+ * The origin policy for `attachTo`. Every URL is resolved by the WHATWG URL parser, as the
+ * browser (or Node) resolves it: whether a "relative" URL stays on the page's origin
+ * depends on its characters (`/\host`, tabs, newlines), not on a prefix. A URL that cannot
+ * be resolved gets no token.
  */
-export function createOriginCheck(attachTo: AttachTo) {
+export function createOriginCheck(attachTo: AttachTo): OriginPolicy {
   const allows = typeof attachTo === 'function' ? predicateCheck(attachTo) : listCheck(attachTo)
   // A list's answer depends only on the exact strings parsed, so it is remembered per pair
   // (never per baseURL alone: that was a token sent to another origin). A predicate may
@@ -119,9 +84,8 @@ export function createOriginCheck(attachTo: AttachTo) {
     }
     return allowed
   }
-  return (config: InternalAxiosRequestConfig): boolean => {
-    const bases = resolutionBases(config)
-    for (const full of fullPaths(config)) {
+  return (urls, bases) => {
+    for (const full of urls) {
       if (full === undefined) return false
       for (const base of bases) if (!decide(full, base)) return false
     }

@@ -129,9 +129,11 @@ export function createRequestQueue(
   return {
     /**
      * The token to send now without waiting: a grant, `null` when signed out, or `undefined`
-     * when the caller must wait (refresh running, token past its expiry).
+     * when the caller must wait (refresh running, token past its expiry). Throws `DISPOSED`
+     * once the client is disposed.
      */
     tryAcquire(): Grant | null | undefined {
+      if (disposed) throw disposed
       if (!restored) return undefined
       if (current === undefined || current === null) return current
       return usable() ? current : undefined

@@ -1,12 +1,9 @@
-import {
-  type AxiosAdapter,
-  AxiosHeaders,
-  type AxiosInstance,
-  type AxiosResponse,
-  CanceledError,
-  getAdapter,
-  type InternalAxiosRequestConfig,
-  isAxiosError,
+// Types only: the package runs without axios installed, and a fetch-only bundle holds none.
+import type {
+  AxiosInstance,
+  AxiosRequestTransformer,
+  AxiosResponse,
+  InternalAxiosRequestConfig,
 } from 'axios'
 import type {} from '../axiosConfig.js'
 import { LoggedOutError } from '../errors.js'
@@ -26,15 +23,10 @@ type DecidedConfig = InternalAxiosRequestConfig & {
   [DECIDED_BASE]?: string | undefined
 }
 
-/** What axios uses when neither the request nor the instance names an adapter. */
-const DEFAULT_ADAPTERS = ['xhr', 'http', 'fetch']
-
 type TrackedConfig = InternalAxiosRequestConfig & { [REPLAY]?: number; [EPOCH]?: number }
 
-/** Marks the adapters this transport wrapped, and keeps the one each wraps. */
-const WRAPPED = Symbol('auth-machine adapter')
-
-type GuardedAdapter = AxiosAdapter & { [WRAPPED]?: InternalAxiosRequestConfig['adapter'] }
+/** Thrown into the waiting request when it is aborted: axios then raises its own error. */
+const ABORTED = Symbol('auth-machine aborted')
 
 const endedSession = () =>
   new LoggedOutError('The request was made in a session that has ended; it is not sent.')
@@ -46,7 +38,7 @@ export interface AxiosTransportOptions {
   http: AxiosInstance
   queue: RequestQueue
   mayAttach: (config: InternalAxiosRequestConfig) => boolean
-  isAuthFailure: (response: AxiosResponse) => boolean
+  isAuthFailure: (response: AxiosResponse) => boolean | Promise<boolean>
 }
 
 function describe(config: InternalAxiosRequestConfig): RequestDescription {
@@ -55,7 +47,11 @@ function describe(config: InternalAxiosRequestConfig): RequestDescription {
   return { method: (config.method ?? 'get').toUpperCase(), url }
 }
 
-/** The request's `signal` and legacy `cancelToken`, as one abort source for the queue. */
+/**
+ * The request's `signal` and legacy `cancelToken`, as one abort source for the queue. An
+ * abort while waiting lets the request go on without a token, and axios' own check before
+ * sending rejects it with its `CanceledError` (or the token's reason).
+ */
 function abortSourceOf(config: InternalAxiosRequestConfig): AbortSource | undefined {
   const { signal, cancelToken } = config
   if (!signal && !cancelToken) return undefined
@@ -69,14 +65,30 @@ function abortSourceOf(config: InternalAxiosRequestConfig): AbortSource | undefi
         cancelToken?.unsubscribe(listener)
       }
     },
-    error: () => cancelToken?.reason ?? new CanceledError(),
+    error: () => ABORTED,
   }
+}
+
+/** What `Promise.reject(error)` axios' interceptors pass on: axios' own errors are marked. */
+function isAxiosError(
+  error: unknown,
+): error is { config?: InternalAxiosRequestConfig; response?: AxiosResponse } {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { isAxiosError?: unknown }).isAxiosError === true
+  )
+}
+
+function asList<T>(value: T | T[] | undefined): T[] {
+  if (value === undefined) return []
+  return Array.isArray(value) ? value : [value]
 }
 
 /**
  * Protects one axios instance: attaches the token to allowed origins, waits while a refresh
  * runs, reports 401s to the queue and replays once. Returns a function that ejects both
- * interceptors.
+ * interceptors and the send-time check.
  */
 export function attachAxios(options: AxiosTransportOptions): () => void {
   const { http, queue, mayAttach, isAuthFailure } = options
@@ -114,34 +126,29 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
 
   // Decided again at the moment of sending: interceptors registered before ours run after
   // it and may move the request to another origin, build a new config, or hold it (an async
-  // CSRF fetch) while the user logs out.
-  const checkAtSend = (config: InternalAxiosRequestConfig) => {
-    const value = authorizationOf(config)
+  // CSRF fetch) while the user logs out. A request transformer is the last code axios runs
+  // before its adapter, with the config as `this`, whatever adapter the request uses.
+  const checkAtSend: AxiosRequestTransformer = function (this: InternalAxiosRequestConfig, data) {
+    const value = authorizationOf(this)
     const epoch = typeof value === 'string' ? written.get(value) : undefined
-    if (epoch === undefined) return
+    if (epoch === undefined) return data
     if (!queue.isLive(epoch)) throw endedSession()
     // The origin is decided again only if something changed the URL since it was decided.
-    const decided = config as DecidedConfig
-    if (decided[DECIDED_URL] === config.url && decided[DECIDED_BASE] === config.baseURL) return
-    if (!mayAttach(config)) config.headers.delete('Authorization')
-  }
-  const guard = (original: InternalAxiosRequestConfig['adapter']) => {
-    const guarded: GuardedAdapter = (config) => {
-      try {
-        checkAtSend(config)
-      } catch (error) {
-        return Promise.reject(error)
-      }
-      return getAdapter(original ?? DEFAULT_ADAPTERS, config)(config)
+    const decided = this as DecidedConfig
+    if (decided[DECIDED_URL] === this.url && decided[DECIDED_BASE] === this.baseURL) {
+      return data
     }
-    guarded[WRAPPED] = original
-    return guarded
+    if (!mayAttach(this)) this.headers.delete('Authorization')
+    return data
   }
-  const isGuarded = (adapter: unknown) => typeof adapter === 'function' && WRAPPED in adapter
+  const withCheck = (transformers: InternalAxiosRequestConfig['transformRequest']) => {
+    const list = asList(transformers)
+    return list.includes(checkAtSend) ? list : [...list, checkAtSend]
+  }
   // Configs built from scratch by an interceptor fall back to the instance's default.
-  const defaultAdapter = http.defaults.adapter
-  const guarded = guard(defaultAdapter)
-  http.defaults.adapter = guarded
+  const defaultTransformers = http.defaults.transformRequest
+  const checked = withCheck(defaultTransformers)
+  http.defaults.transformRequest = checked
 
   const attach = (config: TrackedConfig, grant: Grant | null) => {
     if (!grant) return forget(config)
@@ -171,15 +178,22 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     const decided = config as DecidedConfig
     decided[DECIDED_URL] = config.url
     decided[DECIDED_BASE] = config.baseURL
-    if (config.adapter !== undefined && !isGuarded(config.adapter)) {
-      config.adapter = guard(config.adapter)
+    const { transformRequest } = config
+    if (!Array.isArray(transformRequest) || transformRequest.at(-1) !== checkAtSend) {
+      config.transformRequest = withCheck(transformRequest)
     }
     sentWith.set(config, grant)
     return config
   }
 
-  const authorizeLater = async (config: InternalAxiosRequestConfig) =>
-    attach(config, await queue.acquire(describe(config), abortSourceOf(config)))
+  const authorizeLater = async (config: InternalAxiosRequestConfig) => {
+    try {
+      return attach(config, await queue.acquire(describe(config), abortSourceOf(config)))
+    } catch (error) {
+      if (error === ABORTED) return forget(config)
+      throw error
+    }
+  }
 
   // Not async: with a usable token the config goes straight on, without extra promise hops
   // (this path is most of the library's per-request cost).
@@ -202,33 +216,55 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     const grant = config ? sentWith.get(config) : undefined
     // Only requests we authorised can prove the token wrong, and only once.
     if (!config || !grant || replays.has(config)) return passThrough()
-    await queue.rejected(describe(config), grant, abortSourceOf(config))
-    const headers = AxiosHeaders.from(config.headers)
+    try {
+      await queue.rejected(describe(config), grant, abortSourceOf(config))
+    } catch (error) {
+      if (error !== ABORTED) throw error
+    }
     // The request interceptor sets the new token, or none if the session ended meanwhile.
-    headers.delete('Authorization')
+    // An aborted request goes the same way: axios rejects it before it is sent.
+    const headers = { ...(config.headers.toJSON?.() ?? config.headers) } as Record<string, unknown>
+    for (const name of Object.keys(headers)) {
+      if (name.toLowerCase() === 'authorization') delete headers[name]
+    }
     replaysSent += 1
     const marker = replaysSent
     replayMarkers.add(marker)
-    const replay: TrackedConfig = { ...config, headers, [REPLAY]: marker }
+    const replay = { ...config, headers, [REPLAY]: marker } as TrackedConfig
     return http.request(replay)
   }
 
+  // The predicate may be async; a plain boolean answer keeps the response path synchronous.
+  type Outcome = AxiosResponse | Promise<AxiosResponse>
+  const verdict = (response: AxiosResponse, yes: () => Outcome, no: () => Outcome): Outcome => {
+    const answer = isAuthFailure(response)
+    if (answer === true) return yes()
+    if (answer === false) return no()
+    return Promise.resolve(answer).then((value) => (value === true ? yes() : no()))
+  }
   const response = http.interceptors.response.use(
     (result) =>
-      isAuthFailure(result) ? replayAfterRejection(result.config, () => result) : result,
+      verdict(
+        result,
+        () => replayAfterRejection(result.config, () => result),
+        () => result,
+      ),
     (error: unknown) => {
-      if (!isAxiosError(error) || !error.response || !isAuthFailure(error.response)) {
+      if (!isAxiosError(error) || !error.response) throw error
+      const fail = (): never => {
         throw error
       }
-      return replayAfterRejection(error.config, () => {
-        throw error
-      })
+      return verdict(error.response, () => replayAfterRejection(error.config, fail), fail)
     },
   )
 
   return () => {
     http.interceptors.request.eject(request)
     http.interceptors.response.eject(response)
-    if (http.defaults.adapter === guarded) http.defaults.adapter = defaultAdapter
+    const current = http.defaults.transformRequest
+    if (current === checked) http.defaults.transformRequest = defaultTransformers
+    else if (Array.isArray(current)) {
+      http.defaults.transformRequest = current.filter((fn) => fn !== checkAtSend)
+    }
   }
 }

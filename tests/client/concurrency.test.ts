@@ -86,7 +86,8 @@ describe('one refresh for everyone', () => {
   it('a request replayed once is not replayed again (invariant 4)', async () => {
     // This backend calls every response to /public an auth failure, so a replay loop would show.
     h = await createHarness({
-      isAuthFailure: (response) => response.status === 401 || response.config.url === '/public',
+      isAuthFailure: (response) =>
+        response.status === 401 || ('config' in response && response.config.url === '/public'),
     })
     await h.signIn()
     const response = await h.http.get('/public')
@@ -98,7 +99,8 @@ describe('one refresh for everyone', () => {
   it('treats a 200 carrying { code: 401 } as an auth failure when told to', async () => {
     h = await createHarness({
       isAuthFailure: (response) =>
-        response.status === 401 || (response.data as { code?: number })?.code === 401,
+        response.status === 401 ||
+        ('data' in response && (response.data as { code?: number })?.code === 401),
     })
     await h.signIn()
     h.server.expireAccessTokens()

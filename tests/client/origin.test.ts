@@ -1,13 +1,16 @@
 import axios, { type AxiosRequestConfig, type InternalAxiosRequestConfig } from 'axios'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createAuthClient } from '../../src/index.js'
-import { type AttachTo, createOriginCheck } from '../../src/origin.js'
+import { type AttachTo, createOriginCheck as createPolicy } from '../../src/origin.js'
+import { axiosMayAttach } from '../../src/transports/axiosUrl.js'
 
 // Invariant 5 in Node: no `location`, so relative URLs resolve only through `baseURL`, as
 // axios' http adapter resolves them (`new URL(fullPath)` with no base: a relative one fails).
 
 const API = 'http://api.example'
 const config = (c: AxiosRequestConfig) => c as InternalAxiosRequestConfig
+/** The axios transport's check: axios' full path, resolved as axios' adapters resolve it. */
+const createOriginCheck = (attachTo: AttachTo) => axiosMayAttach(createPolicy(attachTo))
 const mayAttach = (attachTo: AttachTo, c: AxiosRequestConfig) =>
   createOriginCheck(attachTo)(config(c))
 

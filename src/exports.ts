@@ -1,0 +1,38 @@
+// What both entries export besides the client itself.
+export type { RetryPolicy } from '../machines/timing.js'
+export type {
+  AuthContext,
+  AuthEmitted,
+  AuthErrorInfo,
+  AuthEvent,
+  QueuedRequest,
+  Session,
+} from '../machines/types.js'
+export type { Clock } from './clock.js'
+export {
+  AuthError,
+  type AuthErrorCode,
+  InvalidSessionError,
+  LoggedOutError,
+  RefreshFailedError,
+  RefreshTimeoutError,
+  SessionExpiredError,
+} from './errors.js'
+export type { AttachTo } from './origin.js'
+export {
+  defaultIsRefreshRejected,
+  type RefreshContext,
+  type RefreshFunction,
+} from './refresh.js'
+export { jwtLifetime, type TokenResponse } from './session.js'
+export type { SkipAuthOption } from './skipAuth.js'
+export {
+  localStorageSession,
+  memorySession,
+  sessionStorageSession,
+  type TokenStorage,
+  type WebStorageOptions,
+} from './storage.js'
+export type { CrossTabOptions } from './tabs/crossTab.js'
+export { CrossTabScopeError } from './tabs/scope.js'
+export type { AuthFetch, AuthRequestInit } from './transports/fetch.js'

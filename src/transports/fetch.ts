@@ -1,0 +1,143 @@
+import { LoggedOutError } from '../errors.js'
+import { type OriginPolicy, pageBases } from '../origin.js'
+import type { AbortSource, Grant, RequestDescription, RequestQueue } from '../queue.js'
+import type { SkipAuthOption } from '../skipAuth.js'
+
+/** `RequestInit` plus `skipAuth`, which is taken out before the request reaches `fetch`. */
+export type AuthRequestInit = RequestInit & SkipAuthOption
+
+/** The signature of `auth.fetch`: the platform's `fetch`, with the session. */
+export type AuthFetch = (input: RequestInfo | URL, init?: AuthRequestInit) => Promise<Response>
+
+export interface FetchTransportOptions {
+  queue: RequestQueue
+  policy: OriginPolicy
+  isAuthFailure: ((response: Response) => boolean | Promise<boolean>) | undefined
+  fetch: typeof globalThis.fetch | undefined
+  /** Called once, on the first request, when no origin may receive the token at all. */
+  unconfigured?: () => void
+}
+
+const endedSession = () =>
+  new LoggedOutError('The request was made in a session that has ended; it is not replayed.')
+
+// Duck-typed: a Request from another realm or from the `undici` package is a Request too.
+function isRequest(input: RequestInfo | URL): input is Request {
+  return typeof input === 'object' && typeof (input as Request).clone === 'function'
+}
+
+/**
+ * Bodies `fetch` reads afresh on every call, so a replay sends the same bytes. A stream
+ * (or an async iterable, in Node) is read once: its request cannot be replayed.
+ */
+function isReplayable(body: BodyInit): boolean {
+  return (
+    typeof body === 'string' ||
+    body instanceof URLSearchParams ||
+    body instanceof ArrayBuffer ||
+    ArrayBuffer.isView(body) ||
+    (typeof Blob !== 'undefined' && body instanceof Blob) ||
+    (typeof FormData !== 'undefined' && body instanceof FormData)
+  )
+}
+
+function abortSourceOf(signal: AbortSignal | null | undefined): AbortSource | undefined {
+  if (!signal) return undefined
+  return {
+    aborted: () => signal.aborted,
+    onAbort(listener) {
+      signal.addEventListener('abort', listener)
+      return () => signal.removeEventListener('abort', listener)
+    },
+    error: () => signal.reason,
+  }
+}
+
+/** The first 401's body is not the caller's: released so its connection can be reused. */
+function discard(response: Response): void {
+  response.body?.cancel().catch(() => undefined)
+}
+
+/**
+ * `fetch` with the session. The token is decided per call from the URL fetch will request
+ * (resolved as fetch resolves it); a response the server refused for its token is replayed
+ * once, after the one shared refresh, with the same body.
+ */
+export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
+  const { queue, policy, isAuthFailure } = options
+  let unconfigured = options.unconfigured
+
+  // The predicate reads a clone, so the caller's body is untouched; the clone is cancelled
+  // afterwards so an unread copy does not hold the body in memory.
+  const failed = isAuthFailure
+    ? async (response: Response) => {
+        const view = response.clone()
+        try {
+          return (await isAuthFailure(view)) === true
+        } finally {
+          view.body?.cancel().catch(() => undefined)
+        }
+      }
+    : (response: Response) => response.status === 401
+
+  return async function authFetch(input, init) {
+    const send = options.fetch ?? globalThis.fetch
+    const request = isRequest(input) ? input : undefined
+    let rest: RequestInit | undefined = init
+    if (init && 'skipAuth' in init) {
+      const { skipAuth, ...others } = init
+      if (skipAuth) return send(input, others)
+      rest = others
+    }
+    if (unconfigured) {
+      unconfigured()
+      unconfigured = undefined
+    }
+    const url = request ? request.url : typeof input === 'string' ? input : String(input)
+    if (!policy([url], pageBases())) return send(input, rest)
+
+    const signal = rest?.signal ?? request?.signal
+    const abort = abortSourceOf(signal)
+    const description: RequestDescription = {
+      method: (rest?.method ?? request?.method ?? 'GET').toUpperCase(),
+      // The query string is left out: it is the app's data, and the queue is inspectable.
+      url: url.split('?')[0] ?? '',
+    }
+    let grant = queue.tryAcquire()
+    if (grant === undefined) grant = await queue.acquire(description, abort)
+    if (!grant) return send(input, rest)
+
+    // What a replay sends: the init's own body, or a copy of the Request's taken before the
+    // first call reads it. A body fetch can read only once makes the request unreplayable.
+    const body = rest?.body
+    const ownBody = body !== undefined && body !== null
+    const copy =
+      !ownBody && request && request.body !== null && !request.bodyUsed
+        ? request.clone()
+        : undefined
+    const replayable = ownBody ? isReplayable(body) : true
+
+    const withToken = (token: Grant): RequestInit => {
+      const headers = new Headers(rest?.headers ?? request?.headers)
+      headers.set('Authorization', `Bearer ${token.token}`)
+      return { ...rest, headers }
+    }
+    const response = await send(input, withToken(grant))
+    if (!(await failed(response))) {
+      copy?.body?.cancel().catch(() => undefined)
+      return response
+    }
+    if (!replayable) {
+      // The refresh still happens, for the caller's own retry and every later request.
+      queue.rejected(description, grant).catch(() => undefined)
+      return response
+    }
+    discard(response)
+    await queue.rejected(description, grant, abort)
+    let next = queue.tryAcquire()
+    if (next === undefined) next = await queue.acquire(description, abort)
+    // Never replayed under another session: a logout (and maybe a new login) came between.
+    if (!next || next.epoch !== grant.epoch) throw endedSession()
+    return send(copy ?? input, withToken(next))
+  }
+}
