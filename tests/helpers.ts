@@ -1,5 +1,6 @@
 import axios, { type AxiosInstance } from 'axios'
 import { waitFor } from 'xstate'
+import { createAuthClient as createFetchClient } from '../src/fetch.js'
 import {
   type AuthClient,
   type AuthClientOptions,
@@ -33,11 +34,34 @@ export async function signInAt(url: string, username = 'ada'): Promise<TokenSet>
   return (await axios.post(`${url}/auth/login`, { username, password: TEST_PASSWORD })).data
 }
 
+/** The HTTP client a harness protects: an axios instance, or `auth.fetch` alone. */
+export type Transport = 'axios' | 'fetch'
+
+/** A protected call's outcome, the same for both transports (an HTTP status never throws). */
+export interface Answer {
+  status: number
+  data: unknown
+}
+
 export interface Harness {
   server: TestAuthServer
   clock: ManualClock
+  /** The protected axios instance; with the fetch transport, a bare one (no token). */
   http: AxiosInstance
+  /**
+   * The client. With the fetch transport it comes from `auth-machine/fetch` (no `attach`;
+   * `attachTo` is the server), typed as the full client for the tests' convenience.
+   */
   auth: AuthClient
+  transport: Transport
+  /**
+   * A protected call through the harness' transport (relative to the server's URL):
+   * resolves with any HTTP status, rejects with the session's errors and aborts.
+   */
+  request(
+    path: string,
+    init?: { method?: string; signal?: AbortSignal; skipAuth?: boolean },
+  ): Promise<Answer>
   /** Every refresh token the client received, to prove none ever leaks. */
   issuedRefreshTokens: string[]
   warnings: string[]
@@ -55,14 +79,22 @@ export interface Harness {
 export async function createHarness(
   clientOptions: Partial<AuthClientOptions> = {},
   serverOptions: TestAuthServerOptions = {},
+  transport: Transport = 'axios',
 ): Promise<Harness> {
   const clock = createManualClock(Date.now())
   const server = await createTestAuthServer({ now: clock.now, ...serverOptions })
   const http = axios.create({ baseURL: server.url })
   const issuedRefreshTokens: string[] = []
   const warnings: string[] = []
-  const auth = createAuthClient({
-    http,
+  const create =
+    transport === 'axios'
+      ? (options: AuthClientOptions) => createAuthClient({ http, ...options })
+      : (options: AuthClientOptions) =>
+          createFetchClient({
+            attachTo: [server.url],
+            ...(options as Parameters<typeof createFetchClient>[0]),
+          }) as AuthClient
+  const auth = create({
     clock,
     onWarning: (message) => warnings.push(message),
     refresh: async (session, context) => {
@@ -82,11 +114,25 @@ export async function createHarness(
       )
     }
   })
+  const request: Harness['request'] =
+    transport === 'axios'
+      ? async (path, init = {}) => {
+          const { method = 'GET', ...rest } = init
+          const response = await http.request({ url: path, method, validateStatus: null, ...rest })
+          return { status: response.status, data: response.data }
+        }
+      : async (path, init) => {
+          const response = await auth.fetch(`${server.url}${path}`, init)
+          const text = await response.text()
+          return { status: response.status, data: text ? JSON.parse(text) : undefined }
+        }
   return {
     server,
     clock,
     http,
     auth,
+    transport,
+    request,
     issuedRefreshTokens,
     warnings,
     async signIn() {
