@@ -21,9 +21,21 @@ export interface FetchTransportOptions {
 const endedSession = () =>
   new LoggedOutError('The request was made in a session that has ended; it is not replayed.')
 
-// Duck-typed: a Request from another realm or from the `undici` package is a Request too.
-function isRequest(input: RequestInfo | URL): input is Request {
-  return typeof input === 'object' && typeof (input as Request).clone === 'function'
+// The platform's own getter, which reads the URL fetch will use from the Request's internal
+// slot: a subclass or a look-alike object cannot show one URL here and send to another.
+const requestUrl =
+  typeof Request === 'undefined'
+    ? undefined
+    : Object.getOwnPropertyDescriptor(Request.prototype, 'url')?.get
+
+/** The URL of a genuine Request (any subclass, any realm the getter accepts), else undefined. */
+function urlOfRequest(input: object): string | undefined {
+  try {
+    const url = requestUrl?.call(input)
+    return typeof url === 'string' ? url : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -82,19 +94,24 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
 
   return async function authFetch(input, init) {
     const send = options.fetch ?? globalThis.fetch
-    const request = isRequest(input) ? input : undefined
+    // Decided once: a Request's URL from its slot, anything else stringified as fetch does
+    // (once: a `toString` that answers differently the second time gets no say), and that
+    // very string is what is sent.
+    const requestURL = typeof input === 'string' ? undefined : urlOfRequest(input)
+    const request = requestURL === undefined ? undefined : (input as Request)
+    const url = requestURL ?? (typeof input === 'string' ? input : String(input))
+    const target = request ?? url
     let rest: RequestInit | undefined = init
     if (init && 'skipAuth' in init) {
       const { skipAuth, ...others } = init
-      if (skipAuth) return send(input, others)
+      if (skipAuth) return send(target, others)
       rest = others
     }
     if (unconfigured) {
       unconfigured()
       unconfigured = undefined
     }
-    const url = request ? request.url : typeof input === 'string' ? input : String(input)
-    if (!policy([url], pageBases())) return send(input, rest)
+    if (!policy([url], pageBases())) return send(target, rest)
 
     const signal = rest?.signal ?? request?.signal
     const abort = abortSourceOf(signal)
@@ -105,7 +122,7 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
     }
     let grant = queue.tryAcquire()
     if (grant === undefined) grant = await queue.acquire(description, abort)
-    if (!grant) return send(input, rest)
+    if (!grant) return send(target, rest)
 
     // What a replay sends: the init's own body, or a copy of the Request's taken before the
     // first call reads it. A body fetch can read only once makes the request unreplayable.
@@ -122,7 +139,7 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
       headers.set('Authorization', `Bearer ${token.token}`)
       return { ...rest, headers }
     }
-    const response = await send(input, withToken(grant))
+    const response = await send(target, withToken(grant))
     if (!(await failed(response))) {
       copy?.body?.cancel().catch(() => undefined)
       return response
@@ -138,6 +155,6 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
     if (next === undefined) next = await queue.acquire(description, abort)
     // Never replayed under another session: a logout (and maybe a new login) came between.
     if (!next || next.epoch !== grant.epoch) throw endedSession()
-    return send(copy ?? input, withToken(next))
+    return send(copy ?? target, withToken(next))
   }
 }

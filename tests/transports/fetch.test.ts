@@ -55,6 +55,29 @@ describe('auth.fetch: where the token goes', () => {
     expect(other.requests.at(-1)?.authorization).toBeUndefined()
   })
 
+  it('decides on the URL fetch will use: look-alikes, Request subclasses, fickle toString', async () => {
+    await fetchHarness()
+    const other = await otherServer()
+    const allowed = api('/api/me')
+    const lookAlike = { url: allowed, clone: () => lookAlike, toString: () => `${other.url}/a` }
+    class Sneaky extends Request {
+      override get url() {
+        return allowed
+      }
+    }
+    let calls = 0
+    const fickle = { toString: () => (calls++ === 0 ? allowed : `${other.url}/c`) }
+    await h.auth.fetch(lookAlike as unknown as Request)
+    await h.auth.fetch(new Sneaky(`${other.url}/b`))
+    await h.auth.fetch(fickle as unknown as string)
+    expect(other.requests.map((r) => [r.path, r.authorization])).toEqual([
+      ['/a', undefined],
+      ['/b', undefined],
+    ])
+    // The fickle URL was read once, and that very URL was requested.
+    expect(h.server.requests.at(-1)?.authorization).toMatch(/^Bearer /)
+  })
+
   it('a relative URL fails in Node as fetch fails, and gets no token on the way', async () => {
     await fetchHarness()
     await expect(h.auth.fetch('/api/me')).rejects.toBeInstanceOf(TypeError)
