@@ -78,6 +78,22 @@ describe('auth.fetch: where the token goes', () => {
     expect(h.server.requests.at(-1)?.authorization).toMatch(/^Bearer /)
   })
 
+  it('a redirect to another origin does not carry the token (fetch drops it)', async () => {
+    await fetchHarness()
+    const other = await otherServer()
+    const redirector = createServer((_, res) => {
+      res.writeHead(302, { location: `${other.url}/public` }).end()
+    })
+    await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve))
+    closers.push(() => new Promise((resolve) => redirector.close(() => resolve())))
+    const from = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}`
+    const auth = createAuthClient({ refresh: refreshAt(h.server.url), attachTo: [from] })
+    auth.login(await signInAt(h.server.url))
+    expect((await auth.fetch(`${from}/start`)).status).toBe(200)
+    expect(other.requests.map((r) => [r.path, r.authorization])).toEqual([['/public', undefined]])
+    auth.dispose()
+  })
+
   it('a relative URL fails in Node as fetch fails, and gets no token on the way', async () => {
     await fetchHarness()
     await expect(h.auth.fetch('/api/me')).rejects.toBeInstanceOf(TypeError)
