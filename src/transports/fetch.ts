@@ -3,7 +3,10 @@ import { type OriginPolicy, pageBases } from '../origin.js'
 import type { AbortSource, Grant, RequestDescription, RequestQueue } from '../queue.js'
 import type { SkipAuthOption } from '../skipAuth.js'
 
-/** `RequestInit` plus `skipAuth`, which is taken out before the request reaches `fetch`. */
+/**
+ * `RequestInit` plus `skipAuth`, which is taken out before the request reaches `fetch`. A
+ * `Request` input with an own `skipAuth: true` property (as openapi-fetch builds) counts too.
+ */
 export type AuthRequestInit = RequestInit & SkipAuthOption
 
 /** The signature of `auth.fetch`: the platform's `fetch`, with the session. */
@@ -107,6 +110,8 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
       if (skipAuth) return send(target, others)
       rest = others
     }
+    // openapi-fetch puts options it does not know on the Request it builds, not in an init.
+    if (request && (request as SkipAuthOption).skipAuth === true) return send(target, rest)
     if (unconfigured) {
       unconfigured()
       unconfigured = undefined
