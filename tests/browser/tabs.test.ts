@@ -21,6 +21,15 @@ declare global {
   }
 }
 
+type Transport = 'axios' | 'fetch'
+
+/** How each transport's requests show in Chromium's network log, by resource type. */
+const RESOURCE_TYPE: Record<Transport, string> = { axios: 'xhr', fetch: 'fetch' }
+
+let transport: Transport
+/** What the tabs of the running test sent: resource types of /api/resource, modules loaded. */
+let sent: Set<string>
+
 let browser: Browser
 let pages: Awaited<ReturnType<typeof startPageServer>>
 let server: TestAuthServer
@@ -37,10 +46,16 @@ afterAll(async () => {
 afterEach(async () => {
   await context?.close()
   await server?.close()
+  // Every scenario ran on the transport it names: the protected requests were XHRs (axios) or
+  // fetches, and a fetch page never loaded axios.
+  const expected = [RESOURCE_TYPE[transport], ...(transport === 'axios' ? ['axios loaded'] : [])]
+  expect([...sent].sort()).toEqual(expected.sort())
 })
 
 /** Opens `count` tabs of one browser profile, each running the built library. */
-async function openTabs(count: number, storage = 'memory', query = ''): Promise<Page[]> {
+async function openTabs(via: Transport, count: number, storage = 'memory', query = '') {
+  transport = via
+  sent = new Set()
   server = await createTestAuthServer()
   context = await browser.newContext()
   const tabs: Page[] = []
@@ -53,8 +68,13 @@ async function openTab(storage: string, query: string): Promise<Page> {
   page.on('pageerror', (error) => {
     throw error
   })
+  page.on('request', (request) => {
+    const { pathname } = new URL(request.url())
+    if (pathname === '/api/resource') sent.add(request.resourceType())
+    if (pathname.startsWith('/node_modules/axios/')) sent.add('axios loaded')
+  })
   await page.goto(
-    `${pages.url}/tab.html?api=${encodeURIComponent(server.url)}&storage=${storage}${query}`,
+    `${pages.url}/tab.html?api=${encodeURIComponent(server.url)}&storage=${storage}&transport=${transport}${query}`,
   )
   await page.waitForFunction(() => window.tabReady === true)
   return page
@@ -71,11 +91,11 @@ async function signInAll(tabs: Page[]) {
 const fireAll = (tabs: Page[], perTab: number) =>
   Promise.all(tabs.map((tab) => tab.evaluate((n) => window.tab.fire(n), perTab)))
 
-describe('across tabs, in Chromium', () => {
+describe.each<Transport>(['axios', 'fetch'])('across tabs, in Chromium, through %s', (via) => {
   it.each([2, 4, 8])(
     '%i tabs on an expired token: 1 refresh, 0 reuse detections, every request succeeds',
     async (count) => {
-      const tabs = await openTabs(count)
+      const tabs = await openTabs(via, count)
       await signInAll(tabs)
       server.expireAccessTokens()
 
@@ -89,7 +109,7 @@ describe('across tabs, in Chromium', () => {
   )
 
   it('20 expiry rounds with 4 tabs on localStorage: 20 refreshes in total', async () => {
-    const tabs = await openTabs(4, 'local')
+    const tabs = await openTabs(via, 4, 'local')
     await signInAll(tabs)
     for (let round = 1; round <= 20; round += 1) {
       server.expireAccessTokens()
@@ -104,7 +124,7 @@ describe('across tabs, in Chromium', () => {
   })
 
   it('logout in one tab: every tab reaches loggedOut and sends nothing more with the old token', async () => {
-    const tabs = await openTabs(3)
+    const tabs = await openTabs(via, 3)
     await signInAll(tabs)
     await tabs[1]?.evaluate(() => window.tab.logout())
     await Promise.all(tabs.map((tab) => untilState(tab, 'loggedOut')))
@@ -118,7 +138,7 @@ describe('across tabs, in Chromium', () => {
   })
 
   it('login in one tab signs the others in', async () => {
-    const tabs = await openTabs(3)
+    const tabs = await openTabs(via, 3)
     for (const tab of tabs) expect(await tab.evaluate(() => window.tab.state())).toBe('loggedOut')
     await tabs[2]?.evaluate(() => window.tab.login())
     await Promise.all(tabs.map((tab) => untilState(tab, 'authenticated')))
@@ -128,7 +148,7 @@ describe('across tabs, in Chromium', () => {
   })
 
   it('a tab opened later, with memory storage, gets the session from the open tabs', async () => {
-    const tabs = await openTabs(2)
+    const tabs = await openTabs(via, 2)
     await signInAll(tabs)
     const late = await openTab('memory', '')
     await untilState(late, 'authenticated')
@@ -138,7 +158,7 @@ describe('across tabs, in Chromium', () => {
   })
 
   it('the tab holding the lock is closed mid-refresh: another tab completes the refresh', async () => {
-    const [holder, other] = await openTabs(2)
+    const [holder, other] = await openTabs(via, 2)
     if (!holder || !other) throw new Error('tabs did not open')
     await signInAll([holder, other])
     await holder.evaluate(() => window.tab.block(true))
@@ -160,7 +180,7 @@ describe('across tabs, in Chromium', () => {
   })
 
   it('without Web Locks, BroadcastChannel and IndexedDB: in-tab single flight, no error', async () => {
-    const [tab] = await openTabs(1, 'local', '&degrade=1')
+    const [tab] = await openTabs(via, 1, 'local', '&degrade=1')
     if (!tab) throw new Error('tab did not open')
     expect(await tab.evaluate(() => typeof BroadcastChannel)).toBe('undefined')
     await tab.evaluate(() => window.tab.login())
@@ -173,7 +193,7 @@ describe('across tabs, in Chromium', () => {
   })
 
   it('localStorage that throws: each tab still works, with a warning', async () => {
-    const tabs = await openTabs(2, 'throwing')
+    const tabs = await openTabs(via, 2, 'throwing')
     await signInAll(tabs)
     server.expireAccessTokens()
     const results = await fireAll(tabs, 5)

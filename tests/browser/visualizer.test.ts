@@ -50,6 +50,8 @@ interface OpenedPage {
   context: BrowserContext
   /** Every token the page received from /auth/login and /auth/refresh so far. */
   tokens(): Promise<Set<string>>
+  /** Chromium's resource type (`xhr`, `fetch`) of every GET /api/resource the page sent. */
+  apiRequests: string[]
 }
 
 /** Opens the page; collects every token the page receives so the test can look for leaks. */
@@ -62,6 +64,12 @@ async function openPage(): Promise<OpenedPage> {
   page.on('pageerror', (error) => errors.push(error.message))
   const seen = new Set<string>()
   const pending: Promise<void>[] = []
+  const apiRequests: string[] = []
+  page.on('request', (request) => {
+    if (new URL(request.url()).pathname === '/api/resource') {
+      apiRequests.push(request.resourceType())
+    }
+  })
   const collect = async (response: Response) => {
     const body = (await response.json().catch(() => null)) as Record<string, unknown> | null
     for (const key of ['accessToken', 'refreshToken']) {
@@ -80,6 +88,7 @@ async function openPage(): Promise<OpenedPage> {
   return {
     page,
     context,
+    apiRequests,
     tokens: async () => {
       await Promise.all(pending)
       return seen
@@ -105,13 +114,20 @@ async function control(page: Page, button: string, route: string): Promise<void>
   ])
 }
 
+async function logShows(page: Page, text: string): Promise<void> {
+  await page.waitForFunction(
+    (wanted) => document.querySelector('[data-testid="event-log"]')?.textContent?.includes(wanted),
+    text,
+  )
+}
+
 async function pageText(page: Page): Promise<string> {
   return page.evaluate(() => document.documentElement.outerHTML)
 }
 
 describe('visualizer', () => {
   it('shows a 401 burst going through one refresh, live, and never shows a token', async () => {
-    const { page, tokens } = await openPage()
+    const { page, tokens, apiRequests } = await openPage()
     const server = visualizer.authServer
     server.resetCounters()
     await page.waitForSelector(state('loggedOut'))
@@ -160,11 +176,66 @@ describe('visualizer', () => {
     })
     await counterShows(page, 'refreshCalls', 1)
     await counterShows(page, 'refreshSuccesses', 1)
+    // axios is the default transport: XHRs on the wire.
+    expect(new Set(apiRequests)).toEqual(new Set(['xhr']))
 
     const secrets = await tokens()
     expect(secrets.size).toBe(4)
     const html = await pageText(page)
     for (const token of secrets) expect(html).not.toContain(token)
+  }, 90_000)
+
+  it('switched to fetch: a burst on an expired token goes through auth.fetch and one refresh', async () => {
+    const { page, tokens, apiRequests } = await openPage()
+    const server = visualizer.authServer
+    server.resetCounters()
+    await page.getByRole('radio', { name: 'fetch' }).check()
+    expect(new URL(page.url()).searchParams.get('transport')).toBe('fetch')
+    await logShows(page, 'requests go through auth.fetch')
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.waitForSelector(state('authenticated.fresh'))
+
+    const gate = server.hold('/auth/refresh')
+    await control(page, 'Expire access token', 'expire-access-tokens')
+    const before = server.requests.length
+    await page.getByRole('button', { name: 'Fire 10 requests' }).click()
+    await gate.untilWaiting(1)
+    await page.waitForSelector(state('refreshing.requesting'))
+    await page.waitForSelector('[data-queue-size="10"]')
+    await logShows(page, 'fire 10 concurrent GET /api/resource via fetch')
+    await logShows(page, '→ refreshing')
+
+    gate.release()
+    await page.waitForSelector(state('authenticated.fresh'))
+    await page.waitForSelector(edge('refreshing.requesting->authenticated'))
+    await page.waitForSelector('[data-queue-size="0"]')
+    await logShows(page, 'refresh done')
+    await logShows(page, '10/10 ok via fetch')
+    await expect.poll(() => page.getByTestId('generation').textContent()).toBe('2')
+    expect(server.counters).toMatchObject({
+      refreshCalls: 1,
+      refreshSuccesses: 1,
+      reuseDetections: 0,
+      protectedOk: 10,
+    })
+    await counterShows(page, 'protectedOk', 10)
+
+    // Every protected request the server got, first tries and replays, was a fetch().
+    const received = server.requests
+      .slice(before)
+      .filter((r) => r.method === 'GET' && r.path === '/api/resource')
+    expect(received.length).toBeGreaterThanOrEqual(11)
+    expect(apiRequests).toEqual(received.map(() => 'fetch'))
+
+    const secrets = await tokens()
+    expect(secrets.size).toBe(4)
+    const html = await pageText(page)
+    for (const token of secrets) expect(html).not.toContain(token)
+
+    // The choice lives in the URL: a reload (or another tab) keeps it.
+    await page.reload()
+    await page.waitForSelector('svg[data-ready="true"]')
+    expect(await page.getByRole('radio', { name: 'fetch' }).isChecked()).toBe(true)
   }, 90_000)
 
   it('shows a revoked session ending in expired, and a transient failure keeping it', async () => {

@@ -1,10 +1,11 @@
-import { AuthError } from 'auth-machine'
 import { useAuth } from 'auth-machine/react'
 import { useState } from 'react'
 import { addLog } from '../activity.js'
-import { auth, http, signIn } from '../auth.js'
+import { auth, signIn } from '../auth.js'
+import { errorName, fire } from '../requests.js'
 import { type FaultKind, isOffline, tokenServer } from '../server.js'
 import { refreshStatus, useServerStatus } from '../status.js'
+import { TransportSwitch } from './TransportSwitch.js'
 
 const FAULTS: { kind: FaultKind; label: string }[] = [
   { kind: 500, label: '500 error (retried)' },
@@ -16,40 +17,6 @@ const FAULTS: { kind: FaultKind; label: string }[] = [
   { kind: 'malformed', label: 'malformed HTML (retried)' },
   { kind: 'malformed-json', label: 'JSON without token (retried)' },
 ]
-
-/**
- * How a failure is shown: its `code` (AuthError codes such as SESSION_EXPIRED, axios codes
- * such as ERR_NETWORK), else its name. Codes survive minification; class names do not.
- */
-function errorName(reason: unknown): string {
-  if (reason instanceof AuthError) return reason.code
-  if (reason instanceof Error) {
-    const code = (reason as { code?: unknown }).code
-    return typeof code === 'string' ? code : reason.name
-  }
-  return typeof reason
-}
-
-/** Fires `count` protected requests at once and logs how they ended. */
-async function fire(count: number): Promise<void> {
-  addLog('control', `fire ${count} concurrent GET /api/resource`)
-  const results = await Promise.allSettled(
-    Array.from({ length: count }, () => http.get('/api/resource')),
-  )
-  const ok = results.filter((r) => r.status === 'fulfilled').length
-  const failures = new Map<string, number>()
-  for (const result of results) {
-    if (result.status === 'rejected') {
-      const name = errorName(result.reason)
-      failures.set(name, (failures.get(name) ?? 0) + 1)
-    }
-  }
-  const rejected = [...failures].map(([name, n]) => `${n}× ${name}`).join(', ')
-  addLog(
-    failures.size === 0 ? 'ok' : 'error',
-    `${ok}/${count} ok${rejected ? `, rejected: ${rejected}` : ''}`,
-  )
-}
 
 /** Buttons that act on the real token server (/__control/*) and on the client. */
 export function Controls() {
@@ -99,6 +66,7 @@ export function Controls() {
           Log out
         </button>
       </div>
+      <TransportSwitch />
       <div className="row">
         <input
           aria-label="number of requests"
