@@ -1,9 +1,19 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import axios from 'axios'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createAuthClient } from '../../src/fetch.js'
-import { AuthError, LoggedOutError, SessionExpiredError } from '../../src/index.js'
-import { createTestAuthServer, type TestAuthServer } from '../../src/testing/index.js'
+import {
+  AuthError,
+  createAuthClient as createMainClient,
+  LoggedOutError,
+  SessionExpiredError,
+} from '../../src/index.js'
+import {
+  createManualClock,
+  createTestAuthServer,
+  type TestAuthServer,
+} from '../../src/testing/index.js'
 import { createHarness, type Harness, refreshAt, signInAt } from '../helpers.js'
 
 // auth.fetch against the real token server: fetch's own rules where fetch has an answer
@@ -297,6 +307,45 @@ describe('auth.fetch: when the session cannot serve the request', () => {
     const early = AbortSignal.abort(reason)
     await expect(h.auth.fetch(api('/api/me'), { signal: early })).rejects.toBe(reason)
     held.release()
+  })
+
+  it('an abort while the stored session is still being read rejects at once', async () => {
+    await fetchHarness()
+    const never = { get: () => new Promise<never>(() => undefined), set() {}, remove() {} }
+    const auth = createAuthClient({
+      refresh: refreshAt(h.server.url),
+      attachTo: [h.server.url],
+      storage: never,
+      // Its clock never moves, so the 3 s bound on the read never ends the wait either.
+      clock: createManualClock(Date.now()),
+      onWarning: () => undefined,
+    })
+    const controller = new AbortController()
+    const waiting = auth.fetch(api('/api/me'), { signal: controller.signal })
+    const reason = new Error('gone')
+    controller.abort(reason)
+    await expect(waiting).rejects.toBe(reason)
+    auth.dispose()
+  })
+
+  it('the same abort on axios rejects at once with its CanceledError, nothing sent', async () => {
+    await fetchHarness()
+    const never = { get: () => new Promise<never>(() => undefined), set() {}, remove() {} }
+    const http = axios.create({ baseURL: h.server.url })
+    const auth = createMainClient({
+      refresh: refreshAt(h.server.url),
+      http,
+      storage: never,
+      clock: createManualClock(Date.now()),
+      onWarning: () => undefined,
+    })
+    const controller = new AbortController()
+    const waiting = http.get('/api/axios-abort', { signal: controller.signal })
+    controller.abort()
+    const error = await waiting.catch((caught: unknown) => caught)
+    expect(axios.isCancel(error)).toBe(true)
+    expect(h.server.requests.filter((r) => r.path === '/api/axios-abort')).toHaveLength(0)
+    auth.dispose()
   })
 
   it('a logout while the 401 waits for the refresh rejects with LoggedOutError, unreplayed', async () => {
