@@ -1,9 +1,6 @@
-import axios, { isCancel } from 'axios'
 import { expect } from 'vitest'
 import type { AuthContext, QueuedRequest } from '../../machines/index.js'
 import {
-  type AuthClient,
-  createAuthClient,
   LoggedOutError,
   memorySession,
   RefreshFailedError,
@@ -36,6 +33,7 @@ import {
   type SleepableClock,
   watchdog,
 } from './support.js'
+import { createTransportClient, type Outcome, type Transport } from './transports.js'
 
 /** How a refresh call ends, read ahead in the path before it is sent. */
 type CallEnd = 'done' | 'rejected' | 'transient' | 'late' | 'abandoned' | 'superseded' | 'open'
@@ -57,8 +55,7 @@ interface Tracked {
   url: string
   controller: AbortController
   settled: number
-  status?: number
-  error?: unknown
+  outcome?: Outcome
   /** A probe parked at the server, to be answered 401 when the path says. */
   hold?: HoldHandle
   held: boolean
@@ -110,11 +107,15 @@ function creationOf(steps: ModelStep[], generation: number): number {
   return index
 }
 
-const comparable = (context: AuthContext) => ({
+const comparable = (context: AuthContext, pathOf: (url: string) => string) => ({
   generation: context.generation,
   epoch: context.epoch,
   attempt: context.attempt,
-  queue: context.queue.map(({ method, url, enqueuedAt }) => ({ method, url, enqueuedAt })),
+  queue: context.queue.map(({ method, url, enqueuedAt }) => ({
+    method,
+    url: pathOf(url),
+    enqueuedAt,
+  })),
   session: context.session && {
     obtainedAt: context.session.obtainedAt,
     expiresAt: context.session.expiresAt,
@@ -147,8 +148,9 @@ export interface FaultOffsets {
 }
 
 /**
- * Executor (b): the real client against the real token server on 127.0.0.1, every model
- * event produced the way an app, a server or another tab produces it:
+ * Executor (b): the real client against the real token server on 127.0.0.1, its requests
+ * sent through `transport` (an axios instance, or `auth.fetch` of the fetch-only entry),
+ * every model event produced the way an app, a server or another tab produces it:
  *
  * - `LOGIN`: a login at the server, then `auth.login(tokens)`; `LOGOUT`: `auth.logout()`;
  *   `WAKE`: `auth.wake()`;
@@ -169,6 +171,7 @@ export interface FaultOffsets {
 export async function runOnClient(
   path: ModelPath,
   offsets: FaultOffsets = { rejected: 0, transient: 0 },
+  transport: Transport = 'axios',
 ): Promise<ClientRun> {
   const faults = { ...offsets }
   const clock: SleepableClock = createSleepableClock(MODEL_START)
@@ -180,7 +183,6 @@ export async function runOnClient(
   const conditions = createConditions()
   const log = createTransitionLog(conditions.notify)
   const crossTab = { name: `model-${process.pid}-${++channels}` }
-  const http = axios.create({ baseURL: server.url })
   const warnings: string[] = []
   // A path that starts with RESTORED finds a session in storage, read when the path says.
   const restoring = path.steps[0]?.event.type === 'RESTORED'
@@ -196,8 +198,7 @@ export async function runOnClient(
     set: (session) => stored.set(session),
     remove: () => stored.remove(),
   }
-  const auth: AuthClient = createAuthClient({
-    http,
+  const client = createTransportClient(transport, server.url, {
     clock,
     storage,
     crossTab,
@@ -207,6 +208,7 @@ export async function runOnClient(
     onWarning: (message) => warnings.push(message),
     refresh: refreshAt(server.url),
   })
+  const { auth, pathOf } = client
   log.follow(auth.actor)
   const inspection = auth.actor.system.inspect(log.inspect)
   const subscription = auth.actor.subscribe(() => conditions.notify())
@@ -227,18 +229,11 @@ export async function runOnClient(
       ...(hold ? { hold } : {}),
     }
     tracked.set(url, request)
-    http.get(url, { signal: request.controller.signal }).then(
-      (response) => {
-        request.settled += 1
-        request.status = response.status
-        conditions.notify()
-      },
-      (error: unknown) => {
-        request.settled += 1
-        request.error = error
-        conditions.notify()
-      },
-    )
+    client.get(url, request.controller.signal).then((outcome) => {
+      request.settled += 1
+      request.outcome = outcome
+      conditions.notify()
+    })
     return request
   }
 
@@ -263,13 +258,12 @@ export async function runOnClient(
 
   /** Another tab on the same channel, which never runs a timer or a refresh of its own. */
   const otherTab = () =>
-    createAuthClient({
-      http: axios.create({ baseURL: server.url }),
+    createTransportClient(transport, server.url, {
       crossTab,
       clock: { now: clock.now, setTimeout: () => 0, clearTimeout: () => undefined },
       onWarning: (message) => warnings.push(message),
       refresh: () => Promise.reject(new Error('the other tab does not refresh in these paths')),
-    })
+    }).auth
 
   // Server events re-check what the steps wait for, as snapshots and settlements do.
   server
@@ -278,7 +272,7 @@ export async function runOnClient(
       return false
     })
     .catch(() => undefined)
-  const queuedUrls = () => auth.actor.getSnapshot().context.queue.map((r) => r.url)
+  const queuedUrls = () => auth.actor.getSnapshot().context.queue.map((r) => pathOf(r.url))
   // A call the client keeps on the wire counts at the server until it is answered or its
   // socket's close reaches the server.
   let onTheWire = 0
@@ -429,15 +423,15 @@ export async function runOnClient(
   function expectOutcome(url: string, outcome: 'released' | string, where: string): void {
     const request = tracked.get(url)
     expect(request?.settled, `${where}: ${url} settled once`).toBe(1)
-    const { status, error } = request ?? {}
+    const ended = request?.outcome
+    const status = ended && 'status' in ended ? ended.status : undefined
+    const error = ended && 'error' in ended ? ended.error : undefined
     if (outcome === 'released') {
       // Released requests go out (again) with the current token: they succeed when the
       // server still takes it, else the replay's 401 reaches the app as it is (replayed once).
       const token = auth.actor.getSnapshot().context.session?.accessToken
       const valid = token !== undefined && server.verifyAccessToken(token) !== null
-      expect(status ?? describeError(error), `${where}: ${url} released`).toBe(
-        valid ? 200 : 'AxiosError(ERR_BAD_REQUEST, 401)',
-      )
+      expect(status ?? describeError(error), `${where}: ${url} released`).toBe(valid ? 200 : 401)
       return
     }
     const expected = {
@@ -446,11 +440,12 @@ export async function runOnClient(
       REFRESH_FAILED:
         error instanceof RefreshFailedError && !(error instanceof RefreshTimeoutError),
       REFRESH_TIMEOUT: error instanceof RefreshTimeoutError,
-      CANCELED: isCancel(error),
+      CANCELED: request !== undefined && client.isAbort(error, request.controller.signal),
     }[outcome]
-    expect(expected, `${where}: ${url} rejected with ${outcome}, got ${describeError(error)}`).toBe(
-      true,
-    )
+    expect(
+      expected,
+      `${where}: ${url} rejected with ${outcome}, got ${status ?? describeError(error)}`,
+    ).toBe(true)
   }
 
   let lastToken: string | undefined
@@ -499,7 +494,9 @@ export async function runOnClient(
       const snapshot = auth.actor.getSnapshot()
       const expected = step.after.snapshot
       expect(snapshot.value, where).toEqual(expected.value)
-      expect(comparable(snapshot.context), where).toEqual(comparable(expected.context))
+      expect(comparable(snapshot.context, pathOf), where).toEqual(
+        comparable(expected.context, pathOf),
+      )
       expect(clock.now(), where).toBe(step.after.now)
       expect(clock.pending(), `${where}: timers armed`).toBe(Object.keys(step.after.timers).length)
       // A refresh call reaches the server exactly when the model sends one: a retry joins

@@ -8,6 +8,7 @@ import {
   type ModelPath,
 } from './paths.mjs'
 import { runOnMachine } from './pureExecutor.js'
+import { TRANSPORTS } from './transports.js'
 
 // Paths are generated here, at test time, from the machine in machines/: never by hand.
 const declared = declaredTransitions(authMachine)
@@ -63,24 +64,28 @@ describe('executor (a): every path on the pure statechart', () => {
   })
 })
 
-describe('executor (b): every client path on the real client and token server', () => {
-  const walked = new Set<string>()
-  const attempts: string[] = []
-  const offsets = faultOffsets(clientPaths)
-  for (const [index, path] of clientPaths.entries()) {
-    it(`#${index + 1} ${path.name}`, async () => {
-      const run = await runOnClient(path, offsets[index])
-      for (const key of run.transitions) walked.add(key)
-      attempts.push(...run.attempts)
-    })
-  }
+// One executor per transport: the same paths, the requests sent through axios or auth.fetch.
+describe.each(TRANSPORTS)(
+  'executor (b, %s): every client path on the real client and token server',
+  (transport) => {
+    const walked = new Set<string>()
+    const attempts: string[] = []
+    const offsets = faultOffsets(clientPaths)
+    for (const [index, path] of clientPaths.entries()) {
+      it(`#${index + 1} ${path.name}`, async () => {
+        const run = await runOnClient(path, offsets[index], transport)
+        for (const key of run.transitions) walked.add(key)
+        attempts.push(...run.attempts)
+      })
+    }
 
-  it('walked every declared transition: the client can cause each one', () => {
-    const gaps = report(`executor (b), ${clientPaths.length} paths`, walked)
-    console.log(`refresh calls ended by the server: ${[...new Set(attempts)].sort().join(', ')}`)
-    expect(
-      gaps.map((t) => t.label).join('\n') || 'none',
-      'declared transitions the client paths do not walk',
-    ).toBe('none')
-  })
-})
+    it('walked every declared transition: the client can cause each one', () => {
+      const gaps = report(`executor (b, ${transport}), ${clientPaths.length} paths`, walked)
+      console.log(`refresh calls ended by the server: ${[...new Set(attempts)].sort().join(', ')}`)
+      expect(
+        gaps.map((t) => t.label).join('\n') || 'none',
+        'declared transitions the client paths do not walk',
+      ).toBe('none')
+    })
+  },
+)

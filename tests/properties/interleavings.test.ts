@@ -1,12 +1,14 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { REFRESH_FAULT_KINDS } from '../../src/testing/index.js'
+import { TRANSPORTS, type Transport } from '../model/transports.js'
 import { type Command, createWorld, formatCommand, type StorageMode, type World } from './world.js'
 
 /**
  * Random interleavings of what an app, a token server, the clock and another tab do, run
- * against the real client and the real server. After every command and at the end of every
- * run, the invariants of DESIGN.md are checked:
+ * against the real client and the real server, once with the client's requests sent through
+ * axios and once through `auth.fetch`. After every command and at the end of every run, the
+ * invariants of DESIGN.md are checked:
  *
  * 1. at most one refresh in flight (the server's own count);
  * 2. every request settles exactly once, and the queue only exists while refreshing; at the
@@ -20,12 +22,18 @@ import { type Command, createWorld, formatCommand, type StorageMode, type World 
  * 8. the session ends (loggedOut / expired) only by a logout or after a rejection was issued
  *    (a 400/401/403 fault or a revocation), never from transient faults.
  *
- * CI: 500 runs, fixed seed. `npm run test:fuzz` (FUZZ=1): many more runs, random seed
- * (printed; FUZZ_SEED and FUZZ_RUNS override).
+ * CI: 1 000 runs per transport, fixed seed. `npm run test:fuzz` (FUZZ=1): many more runs,
+ * random seed (printed; FUZZ_SEED and FUZZ_RUNS, per transport, override; FUZZ_TRANSPORT=axios
+ * or fetch runs only that one).
  */
 const FUZZ = process.env.FUZZ === '1'
 const SEED = FUZZ ? Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31) : 20_261_127
 const RUNS = FUZZ ? Number(process.env.FUZZ_RUNS ?? 5_000) : 1_000
+const ONLY = FUZZ ? process.env.FUZZ_TRANSPORT : undefined
+if (ONLY !== undefined && !TRANSPORTS.includes(ONLY as Transport)) {
+  throw new Error(`FUZZ_TRANSPORT must be one of ${TRANSPORTS.join(', ')}, not ${ONLY}`)
+}
+const transports = TRANSPORTS.filter((transport) => ONLY === undefined || transport === ONLY)
 
 const FAULTS = REFRESH_FAULT_KINDS
 
@@ -89,48 +97,55 @@ const storageMode: fc.Arbitrary<StorageMode> = fc.constantFrom(
   'restore',
 )
 
-let world: World
-beforeAll(async () => {
-  world = await createWorld()
-})
-afterAll(async () => {
-  await world?.close()
-})
+describe.each(transports)(
+  'random interleavings against the real client (%s) and server',
+  (transport) => {
+    let world: World
+    beforeAll(async () => {
+      world = await createWorld(transport)
+    })
+    afterAll(async () => {
+      await world?.close()
+    })
 
-describe('random interleavings against the real client and server', () => {
-  it(
-    `keep invariants 1, 2, 3, 7, 8, 10, 11, 12 and 13 (${RUNS} runs, seed ${SEED})`,
-    async () => {
-      if (FUZZ) console.log(`fuzzing: ${RUNS} runs, seed ${SEED} (FUZZ_SEED=${SEED} to replay)`)
-      const started = Date.now()
-      let runs = 0
-      await fc.assert(
-        fc.asyncProperty(
-          fc.array(command, { minLength: 1, maxLength: 20, size: 'medium' }),
-          fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-          storageMode,
-          async (commands, jitter, storage) => {
-            runs += 1
-            const violations = await world.run(commands, jitter, storage)
-            if (violations.length > 0) {
-              throw new Error(
-                `${violations.join('\n')}\n  after: login → ${commands.map(formatCommand).join(' → ')} (jitter seed ${jitter}, ${storage} storage)`,
-              )
-            }
-          },
-        ),
-        // FUZZ_NO_SHRINK=1 reports the first failing run as found, without shrinking it.
-        { numRuns: RUNS, seed: SEED, endOnFailure: process.env.FUZZ_NO_SHRINK === '1' },
-      )
-      console.log(
-        `${runs} runs in ${((Date.now() - started) / 1000).toFixed(1)} s, seed ${SEED}; exercised: ${JSON.stringify(world.exercised)}`,
-      )
-      expect(runs).toBe(RUNS)
-      // The runs must keep reaching the situations the invariants are about.
-      for (const [situation, count] of Object.entries(world.exercised)) {
-        expect(count, `runs that exercised ${situation}`).toBeGreaterThan(0)
-      }
-    },
-    FUZZ ? 3_600_000 : 120_000,
-  )
-})
+    it(
+      `keep invariants 1, 2, 3, 7, 8, 10, 11, 12 and 13 (${RUNS} runs, seed ${SEED})`,
+      async () => {
+        if (FUZZ) {
+          console.log(
+            `fuzzing ${transport}: ${RUNS} runs, seed ${SEED} (FUZZ_SEED=${SEED} FUZZ_TRANSPORT=${transport} to replay)`,
+          )
+        }
+        const started = Date.now()
+        let runs = 0
+        await fc.assert(
+          fc.asyncProperty(
+            fc.array(command, { minLength: 1, maxLength: 20, size: 'medium' }),
+            fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+            storageMode,
+            async (commands, jitter, storage) => {
+              runs += 1
+              const violations = await world.run(commands, jitter, storage)
+              if (violations.length > 0) {
+                throw new Error(
+                  `${violations.join('\n')}\n  after: login → ${commands.map(formatCommand).join(' → ')} (jitter seed ${jitter}, ${storage} storage, ${transport})`,
+                )
+              }
+            },
+          ),
+          // FUZZ_NO_SHRINK=1 reports the first failing run as found, without shrinking it.
+          { numRuns: RUNS, seed: SEED, endOnFailure: process.env.FUZZ_NO_SHRINK === '1' },
+        )
+        console.log(
+          `${transport}: ${runs} runs in ${((Date.now() - started) / 1000).toFixed(1)} s, seed ${SEED}; exercised: ${JSON.stringify(world.exercised)}`,
+        )
+        expect(runs).toBe(RUNS)
+        // The runs must keep reaching the situations the invariants are about.
+        for (const [situation, count] of Object.entries(world.exercised)) {
+          expect(count, `runs that exercised ${situation}`).toBeGreaterThan(0)
+        }
+      },
+      FUZZ ? 3_600_000 : 120_000,
+    )
+  },
+)

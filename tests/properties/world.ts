@@ -1,4 +1,3 @@
-import axios, { AxiosHeaders, type InternalAxiosRequestConfig, isAxiosError } from 'axios'
 import type { SnapshotFrom } from 'xstate'
 import {
   type AuthEvent,
@@ -6,13 +5,7 @@ import {
   refreshDueAt,
   type Session,
 } from '../../machines/index.js'
-import {
-  type AuthClient,
-  createAuthClient,
-  memorySession,
-  type TokenResponse,
-  type TokenStorage,
-} from '../../src/index.js'
+import { memorySession, type TokenResponse, type TokenStorage } from '../../src/index.js'
 import { sessionFromTokens } from '../../src/session.js'
 import {
   createTestAuthServer,
@@ -22,6 +15,12 @@ import {
 } from '../../src/testing/index.js'
 import { refreshAt, signInAt } from '../helpers.js'
 import { createConditions, createSleepableClock, type SleepableClock } from '../model/support.js'
+import {
+  createTransportClient,
+  type Outcome,
+  type SentObserver,
+  type Transport,
+} from '../model/transports.js'
 
 /** What a property run does, one command at a time; every run starts with a login. */
 export type Command =
@@ -34,7 +33,10 @@ export type Command =
   /** The next refresh calls are parked at the server until `releaseRefresh`: late answers. */
   | { kind: 'holdRefresh' }
   | { kind: 'releaseRefresh' }
-  /** A second interceptor re-sends the last failed request's `error.config` as it is. */
+  /**
+   * A retry library re-sends the last request as it is: axios' `error.config` (or the
+   * response's), fetch's `init` with the same `headers` object.
+   */
   | { kind: 'resend' }
   /** From now on logins and refreshes report `expiresIn: 0` (a token born expired). */
   | { kind: 'zeroLifetime' }
@@ -133,7 +135,10 @@ export interface Exercised {
  */
 export type StorageMode = 'memory' | 'async' | 'hung' | 'restore'
 
-/** One token server for a whole property; each run gets a fresh client, clock and counters. */
+/**
+ * One token server for a whole property; each run gets a fresh client, clock and counters.
+ * The client's requests go through one transport: an axios instance or `auth.fetch`.
+ */
 export interface World {
   readonly server: TestAuthServer
   readonly exercised: Exercised
@@ -159,7 +164,7 @@ function seededRandom(seed: number): () => number {
   }
 }
 
-export async function createWorld(): Promise<World> {
+export async function createWorld(transport: Transport = 'axios'): Promise<World> {
   let clock: SleepableClock = createSleepableClock(START)
   let notify: () => void = () => undefined
   const exercised: Exercised = {
@@ -240,22 +245,16 @@ export async function createWorld(): Promise<World> {
       if (!violations.includes(message)) violations.push(message)
     }
 
-    // What leaves the client, seen from the client: our interceptor is registered first, so
-    // axios runs it after the client's and it sees the Authorization header that goes out.
-    const http = axios.create({ baseURL: server.url })
+    // What leaves the client, seen after the client is done with each request.
     const sentAuthorizations: string[] = []
     // The tokens each request (by its unique URL) went out with, first send and replay.
     const tokensOf = new Map<string, string[]>()
-    http.interceptors.request.use((config) => {
-      const authorization = AxiosHeaders.from(config.headers).get('Authorization')
-      sentAuthorizations.push(typeof authorization === 'string' ? authorization : '')
-      if (typeof authorization === 'string') {
-        exercised.requestsWithToken += 1
-        const url = config.url ?? ''
-        tokensOf.set(url, [...(tokensOf.get(url) ?? []), authorization.replace(/^Bearer /, '')])
-      }
-      return config
-    })
+    const onSent: SentObserver = (url, authorization) => {
+      sentAuthorizations.push(authorization ?? '')
+      if (authorization === null) return
+      exercised.requestsWithToken += 1
+      tokensOf.set(url, [...(tokensOf.get(url) ?? []), authorization.replace(/^Bearer /, '')])
+    }
     const refreshTokensSent: string[] = []
     const rotated = new Set<string>()
     let presumedLost = 0
@@ -280,53 +279,58 @@ export async function createWorld(): Promise<World> {
       remove: () => stored.remove(),
     }
     const warnings: string[] = []
-    const auth: AuthClient = createAuthClient({
-      http,
-      clock,
-      storage,
-      crossTab: channel,
-      refreshMargin: REFRESH_MARGIN,
-      refreshTimeout: REFRESH_TIMEOUT,
-      retry: RETRY,
-      onWarning: (message) => {
-        // A storage that answers later than the clock's 3 s bound (hung; or restoring while
-        // the run already advances time) is reported: expected there, nothing else is.
-        const slowStorage = storageMode === 'hung' || storageMode === 'restore'
-        if (slowStorage && message.startsWith('storage.get() did not answer')) {
-          warnings.push(message)
-        } else violation(`warning: ${message}`)
+    const client = createTransportClient(
+      transport,
+      server.url,
+      {
+        clock,
+        storage,
+        crossTab: channel,
+        refreshMargin: REFRESH_MARGIN,
+        refreshTimeout: REFRESH_TIMEOUT,
+        retry: RETRY,
+        onWarning: (message) => {
+          // A storage that answers later than the clock's 3 s bound (hung; or restoring while
+          // the run already advances time) is reported: expected there, nothing else is.
+          const slowStorage = storageMode === 'hung' || storageMode === 'restore'
+          if (slowStorage && message.startsWith('storage.get() did not answer')) {
+            warnings.push(message)
+          } else violation(`warning: ${message}`)
+        },
+        refresh: async (session, { signal, attempt }) => {
+          const token = session.refreshToken ?? ''
+          // Invariant 11: a refresh token the server answered 2xx for (rotated) never goes again.
+          if (rotated.has(token))
+            violation('invariant 11: a rotated refresh token was presented again')
+          // Presented again without any answer: the call before was presumed lost (patience).
+          if (refreshTokensSent.includes(token)) presumedLost += 1
+          refreshTokensSent.push(token)
+          refreshesInTransit += 1
+          // Invariant 1 counts the calls the client still wants: one it cancelled (a session
+          // that ended, a call presumed lost) is closing its connection, no longer in flight.
+          let wanted = true
+          const letGo = () => {
+            if (wanted) wantedRefreshes -= 1
+            wanted = false
+          }
+          wantedRefreshes += 1
+          maxWantedRefreshes = Math.max(maxWantedRefreshes, wantedRefreshes)
+          signal.addEventListener('abort', letGo)
+          try {
+            const tokens = await refreshAt(server.url)(session, { signal, attempt })
+            rotated.add(token)
+            return lifetime(tokens)
+          } finally {
+            letGo()
+            signal.removeEventListener('abort', letGo)
+            refreshesInTransit -= 1
+            conditions.notify()
+          }
+        },
       },
-      refresh: async (session, { signal, attempt }) => {
-        const token = session.refreshToken ?? ''
-        // Invariant 11: a refresh token the server answered 2xx for (rotated) never goes again.
-        if (rotated.has(token))
-          violation('invariant 11: a rotated refresh token was presented again')
-        // Presented again without any answer: the call before was presumed lost (patience).
-        if (refreshTokensSent.includes(token)) presumedLost += 1
-        refreshTokensSent.push(token)
-        refreshesInTransit += 1
-        // Invariant 1 counts the calls the client still wants: one it cancelled (a session
-        // that ended, a call presumed lost) is closing its connection, no longer in flight.
-        let wanted = true
-        const letGo = () => {
-          if (wanted) wantedRefreshes -= 1
-          wanted = false
-        }
-        wantedRefreshes += 1
-        maxWantedRefreshes = Math.max(maxWantedRefreshes, wantedRefreshes)
-        signal.addEventListener('abort', letGo)
-        try {
-          const tokens = await refreshAt(server.url)(session, { signal, attempt })
-          rotated.add(token)
-          return lifetime(tokens)
-        } finally {
-          letGo()
-          signal.removeEventListener('abort', letGo)
-          refreshesInTransit -= 1
-          conditions.notify()
-        }
-      },
-    })
+      onSent,
+    )
+    const { auth } = client
     // A storage that never answers is waited for by nothing but the first request.
     if (storageMode === 'memory') await auth.ready
 
@@ -447,13 +451,10 @@ export async function createWorld(): Promise<World> {
     const requests: Tracked[] = []
     const abortable: AbortController[] = []
     let sequence = 0
-    // The config of the last response, success or failure: what a retry library re-sends.
-    let lastConfig: InternalAxiosRequestConfig | undefined
     const track = (
       path: string,
       hold?: HoldHandle,
-      send: (url: string, signal: AbortSignal) => Promise<unknown> = (url, signal) =>
-        http.get(url, { signal }),
+      send: (url: string, signal: AbortSignal) => Promise<Outcome> = client.get,
     ): Tracked => {
       sequence += 1
       const url = `${path}?r=${sequence}`
@@ -469,16 +470,7 @@ export async function createWorld(): Promise<World> {
         if (request.settled > 1) violation('invariant 2: a request settled twice')
         conditions.notify()
       }
-      send(url, request.controller.signal).then(
-        (response) => {
-          lastConfig = (response as { config?: InternalAxiosRequestConfig }).config
-          settle()
-        },
-        (error: unknown) => {
-          if (isAxiosError(error) && error.config) lastConfig = error.config
-          settle()
-        },
-      )
+      send(url, request.controller.signal).then(settle)
       return request
     }
     let holds = 0
@@ -534,13 +526,12 @@ export async function createWorld(): Promise<World> {
     const signIn = () => signInAt(server.url)
 
     const otherTab = () =>
-      createAuthClient({
-        http: axios.create({ baseURL: server.url }),
+      createTransportClient(transport, server.url, {
         crossTab: channel,
         clock: { now: clock.now, setTimeout: () => 0, clearTimeout: () => undefined },
         onWarning: (message) => violation(`warning (other tab): ${message}`),
         refresh: () => Promise.reject(new Error('the other tab does not refresh here')),
-      })
+      }).auth
 
     /** A logout is about to happen: mark what the client held so far as dead. */
     const endSession = () => {
@@ -577,13 +568,11 @@ export async function createWorld(): Promise<World> {
           refreshHold = undefined
           return
         case 'resend': {
-          const config = lastConfig
-          if (!config) return
+          const resend = client.resender()
+          if (!resend) return
           exercised.resentConfigs += 1
-          // As a retry library does: the same config object's contents, sent again.
-          track('/api/resource', undefined, (url, signal) =>
-            http.request({ ...config, url, signal }),
-          )
+          // As a retry library does: the last request's config (or init), sent again.
+          track('/api/resource', undefined, resend)
           return
         }
         case 'zeroLifetime':
