@@ -1,7 +1,12 @@
-// An in-process token backend served through a custom axios adapter: no sockets, no event
-// loop turns for protected requests (they settle as already-resolved promises), so what is
-// measured is the interceptors, not the network. Same semantics as the real test server:
-// JWT-shaped access tokens with `iat`/`exp`, rotating refresh tokens with reuse detection.
+// An in-process token backend, served two ways with no sockets: a custom axios adapter and a
+// `fetch` function. Protected requests settle as already-resolved promises (no event loop
+// turns), so what is measured is the client's own work, not the network. Same semantics as
+// the real test server: JWT-shaped access tokens with `iat`/`exp`, rotating refresh tokens
+// with reuse detection.
+//
+// The `fetch` is fetch without the network: it builds the `Request` from `(input, init)` as
+// the platform's `fetch` does first (headers validated and normalised), and answers a
+// `Response`. Bare fetch and every fetch-based client pay for both, as with a real fetch.
 
 import { AxiosError } from 'axios'
 
@@ -10,6 +15,14 @@ const SIGNATURE = 'c2lnbmF0dXJlLW5vdC1jaGVja2VkLWluLXByb2Nlc3MtYmVuY2htYXJr'
 
 function b64url(value) {
   return Buffer.from(JSON.stringify(value)).toString('base64url')
+}
+
+const OK = { status: 200, data: { ok: true } }
+const UNAUTHORIZED = { status: 401, data: { error: 'invalid_token' } }
+const JSON_HEADERS = { 'content-type': 'application/json' }
+
+function jsonResponse(status, data) {
+  return new Response(JSON.stringify(data), { status, headers: JSON_HEADERS })
 }
 
 /** Resolves on the next macrotask, as a network answer would. */
@@ -74,26 +87,50 @@ export function createBackend({ ttl = 1800 } = {}) {
     )
   }
 
-  async function refresh(config) {
-    counters.refreshCalls += 1
-    await nextTurn()
-    const body = typeof config.data === 'string' ? JSON.parse(config.data) : (config.data ?? {})
-    const token = body.refreshToken
+  /** Spends a refresh token: the new tokens, or a rejection (reuse revokes the family). */
+  function spend(token) {
     const reused = spent.get(token)
     if (reused !== undefined) {
       counters.reuseDetections += 1
       revokedFamilies.add(reused)
-      return respond(config, 401, { error: 'invalid_grant' })
+      return { status: 401, data: { error: 'invalid_grant' } }
     }
     const family = refreshTokens.get(token)
     if (family === undefined || revokedFamilies.has(family)) {
-      return respond(config, 401, { error: 'invalid_grant' })
+      return { status: 401, data: { error: 'invalid_grant' } }
     }
     refreshTokens.delete(token)
     spent.set(token, family)
     if (spent.size > SPENT_KEPT) spent.delete(spent.keys().next().value)
     counters.refreshSuccesses += 1
-    return respond(config, 200, issue(family))
+    return { status: 200, data: issue(family) }
+  }
+
+  /** A protected resource, for the token the request carries (`Bearer …` or nothing). */
+  function serve(header) {
+    const token = typeof header === 'string' ? header.slice(7) : undefined
+    if (token === undefined || !isValid(token)) {
+      counters.unauthorized += 1
+      return UNAUTHORIZED
+    }
+    counters.protectedOk += 1
+    return OK
+  }
+
+  async function refreshAxios(config) {
+    counters.refreshCalls += 1
+    await nextTurn()
+    const body = typeof config.data === 'string' ? JSON.parse(config.data) : (config.data ?? {})
+    const { status, data } = spend(body.refreshToken)
+    return respond(config, status, data)
+  }
+
+  async function refreshFetch(request) {
+    counters.refreshCalls += 1
+    await nextTurn()
+    const body = await request.json().catch(() => ({}))
+    const { status, data } = spend(body.refreshToken)
+    return jsonResponse(status, data)
   }
 
   let families = 0
@@ -116,15 +153,18 @@ export function createBackend({ ttl = 1800 } = {}) {
     },
     /** The axios adapter. Protected requests settle as already-resolved promises. */
     adapter(config) {
-      if (config.url?.endsWith('/auth/refresh')) return refresh(config)
-      const header = config.headers?.get?.('Authorization') ?? config.headers?.Authorization
-      const token = typeof header === 'string' ? header.slice(7) : undefined
-      if (token === undefined || !isValid(token)) {
-        counters.unauthorized += 1
-        return respond(config, 401, { error: 'invalid_token' })
-      }
-      counters.protectedOk += 1
-      return respond(config, 200, { ok: true })
+      if (config.url?.endsWith('/auth/refresh')) return refreshAxios(config)
+      const { status, data } = serve(
+        config.headers?.get?.('Authorization') ?? config.headers?.Authorization,
+      )
+      return respond(config, status, data)
+    },
+    /** The in-process `fetch`. Protected requests settle as already-resolved promises. */
+    fetch(input, init) {
+      const request = new Request(input, init)
+      if (request.url.endsWith('/auth/refresh')) return refreshFetch(request)
+      const { status, data } = serve(request.headers.get('Authorization') ?? undefined)
+      return Promise.resolve(jsonResponse(status, data))
     },
   }
 }

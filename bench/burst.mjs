@@ -13,7 +13,9 @@
 //   afterRefreshMs   from that refresh response to the last request settling
 //
 // `bare` (plain axios, a valid token set by hand, no refresh at all) runs the same N requests
-// in the same process: the floor every ratio is taken against.
+// in the same process: the floor every axios ratio is taken against. In-process, the fetch
+// subjects run too (`auth.fetch`, ky with its README's refresh recipe), over the same
+// backend's in-process `fetch`, with bare `fetch` as their floor.
 //
 //   node [--expose-gc] bench/burst.mjs <mode> <transport> <sizes> [run]
 //   mode:      expired   the token is past its `exp` on every clock: the session was
@@ -28,10 +30,11 @@
 // With --expose-gc a full collection runs before every burst, so that no burst pays for the
 // garbage of the one before it. Environment: BENCH_BURST_PEER_BUDGET_MS (default 15 000): a
 // peer whose time at the previous N, scaled linearly, would exceed this budget is not run at
-// the larger N (reported as capped); auth-machine and bare axios are never capped.
+// the larger N (reported as capped); auth-machine and the baselines are never capped.
 
 import { createBackend } from './backend.mjs'
 import { advance, installVirtualClock } from './clock.mjs'
+import { AUTH_FETCH, BARE_FETCH, FETCH_SUBJECTS } from './fetchSubjects.mjs'
 import { startServer } from './remote.mjs'
 import { settleAll } from './stats.mjs'
 import { AAR_NO_DEDUP, createSubject, LIBRARIES } from './subjects.mjs'
@@ -40,7 +43,14 @@ const [mode = 'expired', transport = 'inprocess', sizesArg = '10,100', runArg = 
   process.argv.slice(2)
 const sizes = sizesArg.split(',').map(Number)
 const run = Number(runArg)
-const subjects = ['bare', ...LIBRARIES, AAR_NO_DEDUP]
+// The fetch subjects need the in-process `fetch`: loopback bursts are axios only.
+const subjects = [
+  'bare',
+  ...LIBRARIES,
+  AAR_NO_DEDUP,
+  ...(transport === 'inprocess' ? FETCH_SUBJECTS : []),
+]
+const NEVER_CAPPED = new Set(['bare', 'auth-machine', BARE_FETCH, AUTH_FETCH])
 const HUNG_AFTER_MS = 30_000
 const PEER_BUDGET_MS = Number(process.env.BENCH_BURST_PEER_BUDGET_MS ?? 15_000)
 const WARM_UP_N = 100
@@ -56,6 +66,7 @@ async function world() {
     return {
       baseURL: 'http://api.test',
       adapter: backend.adapter,
+      fetch: backend.fetch,
       refreshUrl: 'http://api.test/auth/refresh',
       login: () => backend.login(),
       expireAccessTokens: () => backend.expireAccessTokens(),
@@ -81,6 +92,7 @@ async function burst(name, n) {
   const subject = createSubject(name, {
     baseURL: w.baseURL,
     adapter: w.adapter,
+    fetch: w.fetch,
     refreshUrl: w.refreshUrl,
     onRefreshAnswered: () => {
       if (answeredAt) return
@@ -89,8 +101,8 @@ async function burst(name, n) {
     },
   })
   await subject.signIn(await w.login())
-  // The baseline keeps its valid token: the same N requests without any refresh.
-  if (name !== 'bare') {
+  // The baselines keep their valid token: the same N requests without any refresh.
+  if (name !== 'bare' && name !== BARE_FETCH) {
     if (mode === 'expired') advance(31 * 60_000)
     else await w.expireAccessTokens()
   }
@@ -98,7 +110,7 @@ async function burst(name, n) {
   collect()
   const started = performance.now()
   const outcome = await settleAll(
-    Array.from({ length: n }, (_, i) => subject.http.get(`/api/resource?i=${i}`)),
+    Array.from({ length: n }, (_, i) => subject.get(`/api/resource?i=${i}`)),
     HUNG_AFTER_MS,
   )
   const { refreshCalls, reuseDetections, unauthorized } = await w.counters()
@@ -148,7 +160,7 @@ for (const [i, n] of sizes.entries()) {
     const name = subjects[(run + i + k) % subjects.length]
     let reason = fixedCap(name, n)
     const last = lastTotal.get(name)
-    if (!reason && last && name !== 'bare' && name !== 'auth-machine') {
+    if (!reason && last && !NEVER_CAPPED.has(name)) {
       const projected = (last.totalMs * n) / last.n
       if (projected > PEER_BUDGET_MS) {
         reason = `${Math.round(last.totalMs)} ms at N = ${last.n}, so ~${Math.round(projected / 1000)} s or more at N = ${n} (budget ${PEER_BUDGET_MS / 1000} s)`

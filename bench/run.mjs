@@ -110,12 +110,22 @@ const versions = {
   xstate: version('xstate'),
   'axios-auth-refresh': version('axios-auth-refresh'),
   'axios-jwt': version('axios-jwt'),
+  ky: version('ky'),
 }
 
 log(`1/5 overhead per request: ${RUNS.overhead} runs`)
 const overhead = []
 for (let run = 0; run < RUNS.overhead; run += 1) {
-  overhead.push(await node('overhead.mjs'))
+  // One process per transport (see overhead.mjs); a run's figures are the two together.
+  const axios = await node('overhead.mjs', ['axios'])
+  const fetch = await node('overhead.mjs', ['fetch'])
+  overhead.push({
+    rps: { ...axios.rps, ...fetch.rps },
+    requests: axios.requests,
+    kyRequests: fetch.kyRequests,
+    unauthorized: axios.unauthorized + fetch.unauthorized,
+    refreshCalls: axios.refreshCalls + fetch.refreshCalls,
+  })
   log(`  run ${run + 1}/${RUNS.overhead} done (${elapsed()})`)
 }
 
@@ -147,6 +157,11 @@ log(`  done (${elapsed()})`)
 
 log('5/5 size')
 const size = await measureSizes()
+const gz = (row) => `${row.gzipped} B min+gzip (${row.minified} B min)`
+for (const row of size.rows) log(`  ${row.id ?? row.lib}: ${gz(row)}`)
+log(`  axios adapter (main − fetch): ${gz(size.adapter)}`)
+log(`  core + fetch, largest modules (minified bytes):`)
+for (const m of size.topModules) log(`    ${String(m.bytes).padStart(6)}  ${m.path}`)
 
 machine.loadAfter = os.loadavg()
 const durationSeconds = (performance.now() - t0) / 1000
@@ -161,7 +176,7 @@ const markdown = renderReport({
   bursts,
   late401,
   memory,
-  size: size.rows,
+  size,
 })
 writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), markdown)
 log(`wrote BENCHMARKS.md in ${elapsed()}`)

@@ -1,6 +1,7 @@
-// Benchmark 5: what each library adds to a browser bundle. The entry is bundled with
-// esbuild (ESM, browser platform, minified, peer dependencies external), then gzipped
-// (zlib, level 9). Deterministic, so measured once.
+// Benchmark 5: what each library adds to a browser bundle. Each entry is bundled with esbuild
+// (ESM, browser platform, minified, peer dependencies external), then gzipped (zlib, level 9).
+// auth-machine's entries are imported by package name, as an app imports them, so its
+// `exports` map and `sideEffects: false` apply. Deterministic, so measured once.
 
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -11,19 +12,68 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 const pkg = (name) =>
   JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8'))
 
-/** The entries measured: what `import … from '<name>'` resolves to in a bundler. */
+/** An app's use of an entry: the client factory, which pulls in everything it needs. */
+const appImport = (entry) => `export { createAuthClient } from '${entry}'`
+
+/**
+ * Every import that resolves outside `dir` is external: a binding's own bytes, with the core
+ * (which the app bundles once, for the client) left out.
+ */
+const onlyInside = (dir) => ({
+  name: 'only-inside',
+  setup(build) {
+    build.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData === 'resolved' || args.kind === 'entry-point') return undefined
+      const resolved = await build.resolve(args.path, {
+        kind: args.kind,
+        resolveDir: args.resolveDir,
+        importer: args.importer,
+        pluginData: 'resolved',
+      })
+      if (resolved.errors.length > 0 || resolved.path.startsWith(dir)) return undefined
+      return { path: args.path, external: true }
+    })
+  },
+})
+
+/** The entries measured. `id` names the ones the goals and differences refer to. */
 export const SIZE_ENTRIES = [
   {
+    id: 'core+fetch',
     lib: 'auth-machine',
-    entry: 'dist/src/index.js',
-    external: ['axios', 'xstate'],
-    note: 'peer dependencies axios and xstate external',
+    title: '**auth-machine** core + fetch',
+    entry: 'auth-machine/fetch',
+    contents: appImport('auth-machine/fetch'),
+    external: ['xstate'],
+    note: '`createAuthClient` from `auth-machine/fetch`: the core and `auth.fetch`; xstate external',
   },
   {
+    id: 'main',
     lib: 'auth-machine',
-    entry: 'dist/src/index.js',
-    external: ['axios'],
-    note: 'with the parts of xstate it uses bundled in (for an app that does not use xstate yet)',
+    title: '**auth-machine** main entry',
+    entry: 'auth-machine',
+    contents: appImport('auth-machine'),
+    external: ['xstate', 'axios'],
+    note: '`createAuthClient` from `auth-machine`: core, `auth.fetch` and the axios adapter; xstate and axios external',
+  },
+  {
+    id: 'react',
+    lib: 'auth-machine',
+    title: '**auth-machine** React binding',
+    entry: 'auth-machine/react',
+    contents: `export * from 'auth-machine/react'`,
+    external: ['xstate', 'axios', 'react', '@xstate/react'],
+    plugins: [onlyInside(fileURLToPath(new URL('../dist/src/react/', import.meta.url)))],
+    note: 'the React binding alone: react, @xstate/react, xstate and the core external',
+  },
+  {
+    id: 'core+fetch+xstate',
+    lib: 'auth-machine',
+    title: '**auth-machine** core + fetch, xstate bundled',
+    entry: 'auth-machine/fetch',
+    contents: appImport('auth-machine/fetch'),
+    external: [],
+    note: 'as the first row, with the parts of xstate it uses bundled in (for an app that does not use xstate yet)',
   },
   {
     lib: 'axios-auth-refresh',
@@ -43,27 +93,67 @@ export const SIZE_ENTRIES = [
     external: ['axios'],
     note: 'the recipe as written in bench/naive.mjs',
   },
+  {
+    lib: 'ky',
+    entry: 'node_modules/ky/distribution/index.js',
+    external: [],
+    note: 'the whole HTTP client (a fetch wrapper, not a refresh add-on); its refresh recipe is app code of a few hundred bytes',
+  },
 ]
 
-async function measure({ entry, external }) {
+async function measure({ entry, contents, external, plugins = [] }) {
+  const input = contents
+    ? { stdin: { contents, resolveDir: root, sourcefile: `use of ${entry}`, loader: 'js' } }
+    : { entryPoints: [entry] }
   const result = await build({
     absWorkingDir: root,
-    entryPoints: [entry],
+    ...input,
     bundle: true,
     minify: true,
     format: 'esm',
     platform: 'browser',
     target: 'es2020',
     external,
+    plugins,
+    metafile: true,
     write: false,
     logLevel: 'silent',
   })
   const code = result.outputFiles[0].contents
-  return { minified: code.length, gzipped: gzipSync(code, { level: 9 }).length }
+  const [output] = Object.values(result.metafile.outputs)
+  const modules = Object.entries(output.inputs)
+    .map(([path, { bytesInOutput }]) => ({ path, bytes: bytesInOutput }))
+    .filter((m) => m.bytes > 0)
+    .sort((a, b) => b.bytes - a.bytes)
+  const imports = output.imports.map((i) => i.path)
+  return { minified: code.length, gzipped: gzipSync(code, { level: 9 }).length, modules, imports }
 }
 
+/**
+ * Every entry's size, and for auth-machine: the axios adapter's cost (the main entry minus
+ * the fetch entry, both as an app uses them) and where the core + fetch bundle's bytes are.
+ */
 export async function measureSizes() {
   const rows = []
   for (const entry of SIZE_ENTRIES) rows.push({ ...entry, ...(await measure(entry)) })
-  return { rows, esbuild: pkg('esbuild').version }
+  const byId = (id) => rows.find((row) => row.id === id)
+  const core = byId('core+fetch')
+  const main = byId('main')
+  const inCore = new Set(core.modules.map((m) => m.path))
+  const adapter = {
+    minified: main.minified - core.minified,
+    gzipped: main.gzipped - core.gzipped,
+    // Modules of the main entry that the fetch entry does not have.
+    modules: main.modules.filter((m) => !inCore.has(m.path)),
+  }
+  return {
+    rows: rows.map(({ modules, imports, plugins, contents, ...row }) => row),
+    axiosFree:
+      !core.modules.some((m) => /axios/i.test(m.path)) &&
+      !core.imports.some((path) => path === 'axios' || path.startsWith('axios/')),
+    adapter,
+    topModules: core.modules.slice(0, 8),
+    coreMinified: core.minified,
+    esbuild: pkg('esbuild').version,
+  }
 }

@@ -1,12 +1,15 @@
-// The contenders, each set up the way its own README recommends, over a fresh axios instance.
-// Every one refreshes through the same kind of bare axios instance (never the protected one)
-// and stores what the refresh returns, rotated refresh token included.
+// The contenders, each set up the way its own README recommends, over a fresh axios instance
+// (the fetch-based ones over one `fetch`: bench/fetchSubjects.mjs). Every one refreshes
+// through the same kind of bare axios instance (never the protected one) and stores what the
+// refresh returns, rotated refresh token included. Every subject has `get(path)`.
 
 import { createAuthClient } from 'auth-machine'
 import axios from 'axios'
 import { createAuthRefresh } from 'axios-auth-refresh'
 import { applyAuthTokenInterceptor, clearAuthTokens, setAuthTokens } from 'axios-jwt'
+import { createFetchSubject, FETCH_SUBJECTS } from './fetchSubjects.mjs'
 import { applyNaiveRefresh } from './naive.mjs'
+import { memoryLocalStorage } from './storage.mjs'
 
 /** The libraries compared, in report order. `bare` is the baseline: no refresh at all. */
 export const LIBRARIES = ['auth-machine', 'axios-auth-refresh', 'axios-jwt', 'naive']
@@ -18,36 +21,27 @@ export const SUBJECTS = ['bare', ...LIBRARIES]
  */
 export const AAR_NO_DEDUP = 'axios-auth-refresh:no-dedup'
 
-/** A Map-backed stand-in for `window.localStorage`, which Node does not have. */
-export function memoryLocalStorage() {
-  const map = new Map()
-  return {
-    getItem: (key) => map.get(key) ?? null,
-    setItem: (key, value) => {
-      map.set(key, String(value))
-    },
-    removeItem: (key) => {
-      map.delete(key)
-    },
-    clear: () => map.clear(),
-  }
-}
-
 function interceptorCount(http) {
   const live = (manager) => manager.handlers.filter(Boolean).length
   return live(http.interceptors.request) + live(http.interceptors.response)
 }
 
 /**
- * @param {string} name one of SUBJECTS
+ * @param {string} name one of SUBJECTS or FETCH_SUBJECTS
  * @param {{
  *   baseURL: string,
  *   adapter?: import('axios').AxiosAdapter,
+ *   fetch?: typeof globalThis.fetch,
  *   refreshUrl: string,
  *   onRefreshAnswered?: () => void,
- * }} options `adapter` for the in-process backend, none for loopback (axios' http adapter)
+ * }} options `adapter` for the in-process backend, none for loopback (axios' http adapter);
+ *   `fetch` for the fetch subjects (default: the platform's)
  */
-export function createSubject(name, { baseURL, adapter, refreshUrl, onRefreshAnswered }) {
+export function createSubject(name, options) {
+  if (FETCH_SUBJECTS.includes(name)) {
+    return createFetchSubject(name, { ...options, fetch: options.fetch ?? globalThis.fetch })
+  }
+  const { baseURL, adapter, refreshUrl, onRefreshAnswered } = options
   const withAdapter = adapter ? { adapter } : {}
   const http = axios.create({ baseURL, ...withAdapter })
   // The raw call every contender refreshes with: a bare instance, as each README insists.
@@ -61,7 +55,13 @@ export function createSubject(name, { baseURL, adapter, refreshUrl, onRefreshAns
     onRefreshAnswered?.()
     return data
   }
-  const base = { name, http, interceptors: () => interceptorCount(http), pending: () => null }
+  const base = {
+    name,
+    http,
+    get: (path) => http.get(path),
+    interceptors: () => interceptorCount(http),
+    pending: () => null,
+  }
 
   if (name === 'bare') {
     return {
