@@ -76,10 +76,12 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
         'no origin may receive the token from this axios instance: pass `attachTo`, or give it an absolute `baseURL`.',
       )
     }
+    const policy = createOriginCheck(attachTo)
     const eject = attachAxios({
       http: instance,
       queue: core.queue,
-      mayAttach: axiosMayAttach(createOriginCheck(attachTo)),
+      mayAttach: axiosMayAttach(policy),
+      mayReach: (url) => policy([url], [undefined]),
       isAuthFailure: own.isAuthFailure ?? isAuthFailure,
     })
     attached.add(instance)

@@ -1,7 +1,22 @@
 import type { Actor, SnapshotFrom } from 'xstate'
 import type { AuthMachine } from '../machines/authMachine.js'
 import type { AuthErrorInfo, QueuedRequest } from '../machines/types.js'
-import { AuthError, errorFromInfo } from './errors.js'
+import { AuthError, errorFromInfo, LoggedOutError, SessionExpiredError } from './errors.js'
+
+/**
+ * A URL as the queue may show it (inspection, the visualizer): no query string (the app's
+ * data), no fragment, no userinfo (a password).
+ */
+export function redactUrl(url: string): string {
+  const path = url.split(/[?#]/, 1)[0] ?? ''
+  return path.replace(/^([a-z][a-z\d+\-.]*:)?([/\\]{2})[^/\\]*@/i, '$1$2')
+}
+
+/** What {@link RequestQueue.hold} returns for one request on the wire. */
+export interface HeldRequest {
+  signal: AbortSignal
+  release(): void
+}
 
 /** A request as the queue describes it: method and URL, never headers or body. */
 export interface RequestDescription {
@@ -125,12 +140,24 @@ export function createRequestQueue(
   let current: Grant | null | undefined
   let expiresAt: number | undefined
   let liveEpoch: number | null = null
+  // The requests on the wire with the live session's token, aborted when it ends.
+  let session: { epoch: number; held: Set<AbortController> } | undefined
+  const abortHeld = (reason: unknown) => {
+    const held = session?.held
+    session = undefined
+    for (const controller of held ?? []) controller.abort(reason)
+  }
+  const endedError = () =>
+    actor.getSnapshot().matches('expired')
+      ? new SessionExpiredError()
+      : new LoggedOutError('The session this request was sent in has ended.')
   const update = (snapshot: SnapshotFrom<AuthMachine>) => {
-    const { session, generation, epoch } = snapshot.context
-    expiresAt = session?.expiresAt
-    liveEpoch = session ? epoch : null
-    if (snapshot.matches('authenticated') && session) {
-      current = { token: session.accessToken, generation, epoch }
+    const { session: live, generation, epoch } = snapshot.context
+    expiresAt = live?.expiresAt
+    liveEpoch = live ? epoch : null
+    if (session && session.epoch !== liveEpoch) abortHeld(endedError())
+    if (snapshot.matches('authenticated') && live) {
+      current = { token: live.accessToken, generation, epoch }
     } else current = snapshot.matches('refreshing') ? undefined : null
   }
   update(actor.getSnapshot())
@@ -158,14 +185,62 @@ export function createRequestQueue(
       if (!restored) await untilRestored(abort)
       // After one wait the token is taken as it is: a server that hands out already-expired
       // tokens must not turn every request into another refresh.
-      let waited = false
+      let waitedIn: number | undefined
       for (;;) {
         if (disposed) throw disposed
         const grant = this.tryAcquire()
-        if (grant !== undefined) return grant
-        if (waited && current) return current
+        if (grant !== undefined || (waitedIn !== undefined && current)) {
+          const taken = grant ?? current ?? null
+          // Released for one session, it never goes out with the next one's token: a logout
+          // and a login can come between the release and this line.
+          if (taken && waitedIn !== undefined && taken.epoch !== waitedIn) {
+            throw new LoggedOutError('The session this request waited in has ended.')
+          }
+          return taken
+        }
+        waitedIn = actor.getSnapshot().context.epoch
         await wait(description, abort, (request) => actor.send({ type: 'TOKEN_NEEDED', request }))
-        waited = true
+      }
+    },
+
+    /**
+     * Waits for `promise` (a user callback's answer), or rejects when the request is aborted
+     * (with the abort's error) or the client disposed (`DISPOSED`), whichever comes first.
+     */
+    guard<T>(promise: Promise<T>, abort?: AbortSource): Promise<T> {
+      if (abort?.aborted()) return Promise.reject(abort.error())
+      let stop: (() => void) | undefined
+      const aborted = new Promise<never>((_, reject) => {
+        stop = abort?.onAbort(() => reject(abort.error()))
+      })
+      return Promise.race([promise, aborted, disposal]).finally(() => stop?.())
+    },
+
+    /**
+     * A signal for one request sent with a token of `epoch`: aborted when `caller` is, and
+     * when that session ends (logout, expiry, another login) or the client is disposed, with
+     * the matching error as its reason. A request held after its token was written (a slow
+     * `fetch` wrapper or adapter) then never leaves with it. Call `release()` once the
+     * request has settled. One controller per request, none shared: a shared signal would
+     * collect a listener per request.
+     */
+    hold(epoch: number, caller?: AbortSignal | null): HeldRequest {
+      const controller = new AbortController()
+      if (disposed) controller.abort(disposed)
+      else if (liveEpoch !== epoch) controller.abort(endedError())
+      if (controller.signal.aborted) return { signal: controller.signal, release: () => undefined }
+      if (!session || session.epoch !== epoch) session = { epoch, held: new Set() }
+      const held = session.held
+      held.add(controller)
+      const follow = () => controller.abort(caller?.reason)
+      if (caller?.aborted) follow()
+      else caller?.addEventListener('abort', follow, { once: true })
+      return {
+        signal: controller.signal,
+        release() {
+          held.delete(controller)
+          caller?.removeEventListener('abort', follow)
+        },
       }
     },
 
@@ -190,7 +265,13 @@ export function createRequestQueue(
       disposed = new AuthError('The auth client was disposed.', 'DISPOSED')
       const error = disposed
       onDispose(error)
+      abortHeld(error)
       settle([...waiting.keys()], (w) => w.reject(error))
+    },
+
+    /** Whether `dispose()` ran. */
+    isDisposed(): boolean {
+      return disposed !== undefined
     },
 
     /** Whether a token of `epoch` still belongs to the current session (signed in, same epoch). */

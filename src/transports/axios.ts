@@ -7,21 +7,20 @@ import type {
 } from 'axios'
 import type {} from '../axiosConfig.js'
 import { LoggedOutError } from '../errors.js'
-import type { AbortSource, Grant, RequestDescription, RequestQueue } from '../queue.js'
+import {
+  type AbortSource,
+  type Grant,
+  type HeldRequest,
+  type RequestDescription,
+  type RequestQueue,
+  redactUrl,
+} from '../queue.js'
 
 /** Carries the one-time replay marker from `replay()` to the request interceptor. */
 const REPLAY = 'authMachineReplay'
 
 /** The session epoch a config was authorised in; copied with it, unlike the replay marker. */
 const EPOCH = 'authMachineEpoch'
-
-/** The URL a config's origin was decided on (symbols: never serialised, never merged). */
-const DECIDED_URL = Symbol('auth-machine url')
-const DECIDED_BASE = Symbol('auth-machine baseURL')
-type DecidedConfig = InternalAxiosRequestConfig & {
-  [DECIDED_URL]?: string | undefined
-  [DECIDED_BASE]?: string | undefined
-}
 
 type TrackedConfig = InternalAxiosRequestConfig & { [REPLAY]?: number; [EPOCH]?: number }
 
@@ -38,13 +37,26 @@ export interface AxiosTransportOptions {
   http: AxiosInstance
   queue: RequestQueue
   mayAttach: (config: InternalAxiosRequestConfig) => boolean
+  /** Whether a URL (a redirect's final one) may have received the token. */
+  mayReach: (url: string) => boolean
   isAuthFailure: (response: AxiosResponse) => boolean | Promise<boolean>
 }
 
 function describe(config: InternalAxiosRequestConfig): RequestDescription {
-  // The query string is left out: it is the app's data, and the queue is inspectable.
-  const url = (config.url ?? '').split('?')[0] ?? ''
-  return { method: (config.method ?? 'get').toUpperCase(), url }
+  // `url` may be a URL object, which axios accepts.
+  return {
+    method: (config.method ?? 'get').toUpperCase(),
+    url: redactUrl(String(config.url ?? '')),
+  }
+}
+
+/** The URL a response finally came from, after redirects, where the adapter tells it. */
+function finalUrl(response: AxiosResponse): string | undefined {
+  const request = response.request as
+    | { responseURL?: unknown; res?: { responseUrl?: unknown } }
+    | undefined
+  const url = request?.responseURL ?? request?.res?.responseUrl
+  return typeof url === 'string' && url !== '' ? url : undefined
 }
 
 /**
@@ -91,19 +103,34 @@ function asList<T>(value: T | T[] | undefined): T[] {
  * interceptors and the send-time check.
  */
 export function attachAxios(options: AxiosTransportOptions): () => void {
-  const { http, queue, mayAttach, isAuthFailure } = options
-  // The grant each request went out with. Keyed by the config object, which axios hands
-  // unchanged from the request interceptor to the response.
-  const sentWith = new WeakMap<InternalAxiosRequestConfig, Grant>()
-  // Markers this transport handed to replays (numbers: axios deep-copies objects it merges),
-  // and the configs that went out as replays.
+  const { http, queue, mayAttach, mayReach, isAuthFailure } = options
+  // On the config as symbols: copied along when an interceptor returns `{ ...config }`, never
+  // serialised, and reset by the request interceptor, so a config re-sent through
+  // `request()` starts afresh. GRANT: what the request interceptor authorised; SENT: the
+  // token the send-time check wrote (only a request that carried it can prove it wrong);
+  // REPLAYED: once only.
+  const GRANT = Symbol('auth-machine grant')
+  const SENT = Symbol('auth-machine sent')
+  const REPLAYED = Symbol('auth-machine replayed')
+  // HELD: the session's hold on a request in a custom adapter (its signal replaces the
+  // caller's, which CALLER keeps, so a logout aborts a request the adapter still holds).
+  const HELD = Symbol('auth-machine held')
+  const CALLER = Symbol('auth-machine caller signal')
+  type Marked = TrackedConfig & {
+    [GRANT]?: Grant
+    [SENT]?: Grant
+    [REPLAYED]?: true
+    [HELD]?: HeldRequest
+    [CALLER]?: InternalAxiosRequestConfig['signal']
+  }
+  // Markers this transport handed to replays (numbers: axios deep-copies objects it merges).
   const replayMarkers = new Set<number>()
   let replaysSent = 0
-  const replays = new WeakSet<InternalAxiosRequestConfig>()
   // The header values this transport wrote, with the session epoch of each, so it can take
   // them back from a config another interceptor re-sends (retry libraries re-send
   // `error.config` as it is), and refuse to send another session's request.
   const written = new Map<string, number>()
+  let detached = false
 
   /** The header as this transport wrote it: a plain property read before the slow get(). */
   const authorizationOf = (config: InternalAxiosRequestConfig): unknown => {
@@ -119,55 +146,74 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     return typeof value === 'string' ? written.get(value) : undefined
   }
 
-  const forget = (config: TrackedConfig) => {
+  /** Takes back a header this transport wrote: the config goes out without the token. */
+  const forget = (config: Marked) => {
+    delete config[GRANT]
+    delete config[SENT]
     if (epochOf(config) !== undefined) config.headers.delete('Authorization')
     return config
   }
 
-  // Decided again at the moment of sending: interceptors registered before ours run after
-  // it and may move the request to another origin, build a new config, or hold it (an async
-  // CSRF fetch) while the user logs out. A request transformer is the last code axios runs
-  // before its adapter, with the config as `this`, whatever adapter the request uses.
+  // The token is written here, at the moment of sending, and nowhere else: a request
+  // transformer is the last code axios runs before its adapter, with the config as `this`.
+  // Interceptors registered before ours run after it and may move the request to another
+  // origin, replace the config, or hold it while the user logs out; one that drops the
+  // transformers (or builds a config from scratch) sends no token at all: it fails closed.
   const checkAtSend: AxiosRequestTransformer = function (this: InternalAxiosRequestConfig, data) {
-    const value = authorizationOf(this)
-    const epoch = typeof value === 'string' ? written.get(value) : undefined
-    if (epoch === undefined) return data
-    if (!queue.isLive(epoch)) throw endedSession()
-    // The origin is decided again only if something changed the URL since it was decided.
-    const decided = this as DecidedConfig
-    if (decided[DECIDED_URL] === this.url && decided[DECIDED_BASE] === this.baseURL) {
+    const config = this as Marked
+    const grant = config[GRANT]
+    if (!grant) {
+      forget(config)
       return data
     }
-    if (!mayAttach(this)) this.headers.delete('Authorization')
+    if (!queue.isLive(grant.epoch)) throw endedSession()
+    if (!mayAttach(config)) {
+      forget(config)
+      return data
+    }
+    const value = `Bearer ${grant.token}`
+    if (written.get(value) !== grant.epoch) {
+      // One entry per token, with the latest epoch it was written in (the same token may
+      // come back in a later login); older ones only matter for configs being re-sent.
+      written.delete(value)
+      if (written.size >= 256) written.delete(written.keys().next().value as string)
+      written.set(value, grant.epoch)
+    }
+    const { headers } = config
+    // A plain property write when no Authorization header exists in any spelling: set()
+    // normalises names and costs more than the rest of this check.
+    if (headers.Authorization === undefined && headers.authorization === undefined) {
+      headers.Authorization = value
+    } else headers.set('Authorization', value)
+    config[SENT] = grant
+    // A custom adapter is the app's own code between here and the network: the session's
+    // signal goes along, so an adapter that holds the request while the user logs out then
+    // sends nothing with the token. axios' own adapters send at once.
+    if (typeof config.adapter === 'function' && !(HELD in config)) {
+      const caller = config.signal as AbortSignal | undefined
+      const held = queue.hold(grant.epoch, caller)
+      config[CALLER] = caller
+      config[HELD] = held
+      config.signal = held.signal
+    }
     return data
   }
   const withCheck = (transformers: InternalAxiosRequestConfig['transformRequest']) => {
     const list = asList(transformers)
     return list.includes(checkAtSend) ? list : [...list, checkAtSend]
   }
-  // Configs built from scratch by an interceptor fall back to the instance's default.
   const defaultTransformers = http.defaults.transformRequest
   const checked = withCheck(defaultTransformers)
   http.defaults.transformRequest = checked
 
-  const attach = (config: TrackedConfig, grant: Grant | null) => {
+  const attach = (config: Marked, grant: Grant | null) => {
+    // A header of ours from an earlier send goes: only the send-time check writes one.
     if (!grant) return forget(config)
     // A request built in another session (re-sent by a retry library after a logout and a
     // new login) is never sent with the new session's token.
     const epoch = epochOf(config)
+    forget(config)
     if (epoch !== undefined && epoch !== grant.epoch) throw endedSession()
-    const value = `Bearer ${grant.token}`
-    if (!written.has(value)) {
-      // One entry per token; older ones only matter for configs still being re-sent.
-      if (written.size >= 256) written.delete(written.keys().next().value as string)
-      written.set(value, grant.epoch)
-    }
-    const { headers } = config
-    // A plain property write when no Authorization header exists in any spelling: set()
-    // normalises names and costs more than the rest of this interceptor.
-    if (headers.Authorization === undefined && headers.authorization === undefined) {
-      headers.Authorization = value
-    } else headers.set('Authorization', value)
     const { redact } = config
     if (!redact) config.redact = REDACT as string[]
     else if (!redact.some((key) => key.toLowerCase() === 'authorization')) {
@@ -175,14 +221,11 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     }
     // Copied with the config on purpose: a re-send of it is known to belong to this session.
     config[EPOCH] = grant.epoch
-    const decided = config as DecidedConfig
-    decided[DECIDED_URL] = config.url
-    decided[DECIDED_BASE] = config.baseURL
+    config[GRANT] = grant
     const { transformRequest } = config
     if (!Array.isArray(transformRequest) || transformRequest.at(-1) !== checkAtSend) {
       config.transformRequest = withCheck(transformRequest)
     }
-    sentWith.set(config, grant)
     return config
   }
 
@@ -197,31 +240,55 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
 
   // Not async: with a usable token the config goes straight on, without extra promise hops
   // (this path is most of the library's per-request cost).
-  const request = http.interceptors.request.use((config: TrackedConfig) => {
+  const request = http.interceptors.request.use((config: Marked) => {
+    // axios' merge copies symbols too: what a config re-sent through `request()` carries
+    // from an earlier pass is decided afresh here.
+    delete config[REPLAYED]
+    delete config[GRANT]
+    delete config[SENT]
+    delete config[HELD]
+    delete config[CALLER]
     const marker = config[REPLAY]
     if (marker !== undefined) {
       // Consumed here and removed, so a config copied from `error.config` is no replay.
       delete config[REPLAY]
-      if (replayMarkers.delete(marker)) replays.add(config)
+      if (replayMarkers.delete(marker)) config[REPLAYED] = true
     }
     if (config.skipAuth || !mayAttach(config)) return forget(config)
     const grant = queue.tryAcquire()
     return grant === undefined ? authorizeLater(config) : attach(config, grant)
   })
 
-  async function replayAfterRejection<T>(
-    config: InternalAxiosRequestConfig | undefined,
-    passThrough: () => T,
-  ): Promise<T | AxiosResponse> {
-    const grant = config ? sentWith.get(config) : undefined
-    // Only requests we authorised can prove the token wrong, and only once.
-    if (!config || !grant || replays.has(config)) return passThrough()
+  /** Ends the session's hold on a settled request; its signal goes back to the caller's. */
+  const settled = (config: Marked | undefined) => {
+    const held = config?.[HELD]
+    if (!config || !held) return
+    held.release()
+    config.signal = config[CALLER]
+    delete config[HELD]
+    delete config[CALLER]
+  }
+
+  /** The token a response's request carried, if this response may prove it wrong. */
+  const provable = (response: AxiosResponse): Grant | undefined => {
+    const config = response.config as Marked | undefined
+    const sent = config?.[SENT]
+    if (!sent || config?.[REPLAYED]) return undefined
+    // Detached, its 401s are the app's; disposed, the request settles with DISPOSED below.
+    if (detached && !queue.isDisposed()) return undefined
+    // A redirect's 401 comes from a server the token never reached.
+    const url = finalUrl(response)
+    return url === undefined || mayReach(url) ? sent : undefined
+  }
+
+  async function replay(response: AxiosResponse, grant: Grant): Promise<AxiosResponse> {
+    const config = response.config
     try {
       await queue.rejected(describe(config), grant, abortSourceOf(config))
     } catch (error) {
       if (error !== ABORTED) throw error
     }
-    // The request interceptor sets the new token, or none if the session ended meanwhile.
+    // The request interceptor authorises it again, or not if the session ended meanwhile.
     // An aborted request goes the same way: axios rejects it before it is sent.
     const headers = { ...(config.headers.toJSON?.() ?? config.headers) } as Record<string, unknown>
     for (const name of Object.keys(headers)) {
@@ -230,35 +297,49 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     replaysSent += 1
     const marker = replaysSent
     replayMarkers.add(marker)
-    const replay = { ...config, headers, [REPLAY]: marker } as TrackedConfig
-    return http.request(replay)
+    return http.request({ ...config, headers, [REPLAY]: marker } as TrackedConfig)
   }
 
   // The predicate may be async; a plain boolean answer keeps the response path synchronous.
   type Outcome = AxiosResponse | Promise<AxiosResponse>
-  const verdict = (response: AxiosResponse, yes: () => Outcome, no: () => Outcome): Outcome => {
+  const verdict = (response: AxiosResponse, no: () => Outcome): Outcome => {
+    const grant = provable(response)
+    if (!grant) return no()
+    const yes = () => replay(response, grant)
     const answer = isAuthFailure(response)
     if (answer === true) return yes()
     if (answer === false) return no()
-    return Promise.resolve(answer).then((value) => (value === true ? yes() : no()))
+    const config = response.config
+    // A predicate still pending when the request is aborted or the client disposed lets the
+    // response through as it is (abort) or rejects (DISPOSED): it never holds the caller.
+    return queue.guard(Promise.resolve(answer), abortSourceOf(config)).then(
+      (value) => (value === true ? yes() : no()),
+      (error: unknown) => (error === ABORTED ? no() : Promise.reject(error)),
+    )
   }
   const response = http.interceptors.response.use(
-    (result) =>
-      verdict(
-        result,
-        () => replayAfterRejection(result.config, () => result),
-        () => result,
-      ),
+    (result) => {
+      settled(result.config)
+      return verdict(result, () => result)
+    },
     (error: unknown) => {
-      if (!isAxiosError(error) || !error.response) throw error
-      const fail = (): never => {
-        throw error
+      if (!isAxiosError(error)) throw error
+      const config = error.config as Marked | undefined
+      const held = config?.[HELD]
+      settled(config)
+      // Aborted by the session, not by the caller: the session's error, not a CanceledError.
+      if (held?.signal.aborted && !(config?.signal as AbortSignal | undefined)?.aborted) {
+        throw held.signal.reason
       }
-      return verdict(error.response, () => replayAfterRejection(error.config, fail), fail)
+      if (!error.response) throw error
+      return verdict(error.response, () => {
+        throw error
+      })
     },
   )
 
   return () => {
+    detached = true
     http.interceptors.request.eject(request)
     http.interceptors.response.eject(response)
     const current = http.defaults.transformRequest

@@ -1,6 +1,12 @@
 import { LoggedOutError } from '../errors.js'
 import { type OriginPolicy, pageBases } from '../origin.js'
-import type { AbortSource, Grant, RequestDescription, RequestQueue } from '../queue.js'
+import {
+  type AbortSource,
+  type Grant,
+  type RequestDescription,
+  type RequestQueue,
+  redactUrl,
+} from '../queue.js'
 import type { SkipAuthOption } from '../skipAuth.js'
 
 /**
@@ -73,6 +79,39 @@ function discard(response: Response): void {
   response.body?.cancel().catch(() => undefined)
 }
 
+// What fetch reads from an init, inherited members included (an init may be a Request, or
+// made with Object.create): a spread alone would keep only own properties.
+const INIT_KEYS = [
+  'method',
+  'headers',
+  'body',
+  'signal',
+  'redirect',
+  'credentials',
+  'mode',
+  'cache',
+  'referrer',
+  'referrerPolicy',
+  'integrity',
+  'keepalive',
+  'window',
+  'duplex',
+  'priority',
+] as const
+
+/** A plain copy of `init` without `skipAuth`, and whether it asked to skip the token. */
+function ownInit(init: AuthRequestInit | undefined): [RequestInit | undefined, boolean] {
+  if (!init) return [undefined, false]
+  const copy: Record<string, unknown> = { ...init }
+  if (Object.getPrototypeOf(init) !== Object.prototype) {
+    const source = init as Record<string, unknown>
+    for (const key of INIT_KEYS) if (!(key in copy) && key in init) copy[key] = source[key]
+  }
+  const skip = copy.skipAuth === true
+  delete copy.skipAuth
+  return [copy as RequestInit, skip]
+}
+
 /**
  * `fetch` with the session. The token is decided per call from the URL fetch will request
  * (resolved as fetch resolves it); a response the server refused for its token is replayed
@@ -83,12 +122,13 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
   let unconfigured = options.unconfigured
 
   // The predicate reads a clone, so the caller's body is untouched; the clone is cancelled
-  // afterwards so an unread copy does not hold the body in memory.
+  // afterwards so an unread copy does not hold the body in memory. A predicate still
+  // pending when the request is aborted or the client disposed never holds the caller.
   const failed = isAuthFailure
-    ? async (response: Response) => {
+    ? async (response: Response, abort: AbortSource | undefined) => {
         const view = response.clone()
         try {
-          return (await isAuthFailure(view)) === true
+          return (await queue.guard(Promise.resolve(isAuthFailure(view)), abort)) === true
         } finally {
           view.body?.cancel().catch(() => undefined)
         }
@@ -104,14 +144,11 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
     const request = requestURL === undefined ? undefined : (input as Request)
     const url = requestURL ?? (typeof input === 'string' ? input : String(input))
     const target = request ?? url
-    let rest: RequestInit | undefined = init
-    if (init && 'skipAuth' in init) {
-      const { skipAuth, ...others } = init
-      if (skipAuth) return send(target, others)
-      rest = others
-    }
+    const [rest, skip] = ownInit(init)
     // openapi-fetch puts options it does not know on the Request it builds, not in an init.
-    if (request && (request as SkipAuthOption).skipAuth === true) return send(target, rest)
+    if (skip || (request && (request as SkipAuthOption).skipAuth === true)) {
+      return send(target, rest)
+    }
     if (unconfigured) {
       unconfigured()
       unconfigured = undefined
@@ -122,8 +159,7 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
     const abort = abortSourceOf(signal)
     const description: RequestDescription = {
       method: (rest?.method ?? request?.method ?? 'GET').toUpperCase(),
-      // The query string is left out: it is the app's data, and the queue is inspectable.
-      url: url.split('?')[0] ?? '',
+      url: redactUrl(url),
     }
     let grant = queue.tryAcquire()
     if (grant === undefined) grant = await queue.acquire(description, abort)
@@ -139,13 +175,25 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
         : undefined
     const replayable = ownBody ? isReplayable(body) : true
 
-    const withToken = (token: Grant): RequestInit => {
+    // With a `fetch` option, the app's own code stands between this line and the network:
+    // the session's signal goes along, so a wrapper that holds the request (a rate limiter,
+    // a CSRF step) while the user logs out then sends nothing with the token. The platform's
+    // fetch sends at once, and a request already sent is left to finish.
+    const sendWithToken = async (to: Request | string, token: Grant): Promise<Response> => {
       const headers = new Headers(rest?.headers ?? request?.headers)
       headers.set('Authorization', `Bearer ${token.token}`)
-      return { ...rest, headers }
+      if (!options.fetch) return send(to, { ...rest, headers })
+      const held = queue.hold(token.epoch, signal)
+      try {
+        return await send(to, { ...rest, headers, signal: held.signal })
+      } finally {
+        held.release()
+      }
     }
-    const response = await send(target, withToken(grant))
-    if (!(await failed(response))) {
+    const response = await sendWithToken(target, grant)
+    // A redirect's 401 comes from a server the token never reached: it proves nothing.
+    const reached = !response.redirected || policy([response.url], [undefined])
+    if (!reached || !(await failed(response, abort))) {
       copy?.body?.cancel().catch(() => undefined)
       return response
     }
@@ -160,6 +208,6 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
     if (next === undefined) next = await queue.acquire(description, abort)
     // Never replayed under another session: a logout (and maybe a new login) came between.
     if (!next || next.epoch !== grant.epoch) throw endedSession()
-    return send(copy ?? target, withToken(next))
+    return sendWithToken(copy ?? target, next)
   }
 }

@@ -1,4 +1,10 @@
-import axios, { AxiosHeaders, type InternalAxiosRequestConfig, isAxiosError, isCancel } from 'axios'
+import axios, {
+  AxiosHeaders,
+  type AxiosRequestTransformer,
+  type InternalAxiosRequestConfig,
+  isAxiosError,
+  isCancel,
+} from 'axios'
 import {
   type AuthClient,
   type AuthClientOptions,
@@ -68,14 +74,17 @@ function axiosClient(
   pathOf: (url: string) => string,
 ): TransportClient {
   const http = axios.create({ baseURL: serverUrl })
-  if (onSent) {
-    http.interceptors.request.use((config) => {
-      const authorization = AxiosHeaders.from(config.headers).get('Authorization')
-      onSent(config.url ?? '', typeof authorization === 'string' ? authorization : null)
-      return config
-    })
-  }
   const auth = createAxiosClient({ http, ...options })
+  if (onSent) {
+    // The token is written by the client's own last request transformer: this one, added
+    // after it, sees the headers as they leave.
+    const observe: AxiosRequestTransformer = function (this: InternalAxiosRequestConfig, data) {
+      const authorization = AxiosHeaders.from(this.headers).get('Authorization')
+      onSent(String(this.url ?? ''), typeof authorization === 'string' ? authorization : null)
+      return data
+    }
+    http.defaults.transformRequest = [...asArray(http.defaults.transformRequest), observe]
+  }
   let lastConfig: InternalAxiosRequestConfig | undefined
   const outcome = (sent: Promise<{ status: number; config: InternalAxiosRequestConfig }>) =>
     sent.then(
@@ -102,19 +111,39 @@ function axiosClient(
   }
 }
 
+function asArray<T>(value: T | T[] | undefined): T[] {
+  if (value === undefined) return []
+  return Array.isArray(value) ? value : [value]
+}
+
+const platformFetch = globalThis.fetch
+let fetchObserver: ((input: RequestInfo | URL, init?: RequestInit) => void) | undefined
+
+/**
+ * Observes every fetch as it leaves, through the global `fetch` the client calls when it
+ * has no `fetch` option of its own: with one, the client would abort requests still in it
+ * when the session ends, and the path under test would not be the platform's.
+ */
+function observeFetch(onSent: SentObserver, pathOf: (url: string) => string) {
+  fetchObserver = (input, init) => {
+    const request = input instanceof Request ? input : undefined
+    const headers = new Headers(init?.headers ?? request?.headers)
+    onSent(pathOf(request ? request.url : String(input)), headers.get('Authorization'))
+  }
+  globalThis.fetch = (input, init) => {
+    fetchObserver?.(input, init)
+    return platformFetch(input, init)
+  }
+}
+
 function fetchClient(
   serverUrl: string,
   options: SharedOptions,
   onSent: SentObserver | undefined,
   pathOf: (url: string) => string,
 ): TransportClient {
-  const send: typeof fetch = (input, init) => {
-    const request = input instanceof Request ? input : undefined
-    const headers = new Headers(init?.headers ?? request?.headers)
-    onSent?.(pathOf(request ? request.url : String(input)), headers.get('Authorization'))
-    return fetch(input, init)
-  }
-  const auth = createFetchClient({ attachTo: [serverUrl], fetch: send, ...options })
+  if (onSent) observeFetch(onSent, pathOf)
+  const auth = createFetchClient({ attachTo: [serverUrl], ...options })
   let lastInit: RequestInit | undefined
   const outcome = async (init: RequestInit, sent: Promise<Response>): Promise<Outcome> => {
     try {
