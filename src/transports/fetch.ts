@@ -157,12 +157,13 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
 
     const signal = rest?.signal ?? request?.signal
     const abort = abortSourceOf(signal)
-    const description: RequestDescription = {
+    // Built only for a request that waits: the common case never needs it.
+    const describe = (): RequestDescription => ({
       method: (rest?.method ?? request?.method ?? 'GET').toUpperCase(),
       url: redactUrl(url),
-    }
+    })
     let grant = queue.tryAcquire()
-    if (grant === undefined) grant = await queue.acquire(description, abort)
+    if (grant === undefined) grant = await queue.acquire(describe(), abort)
     if (!grant) return send(target, rest)
 
     // What a replay sends: the init's own body, or a copy of the Request's taken before the
@@ -199,13 +200,13 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
     }
     if (!replayable) {
       // The refresh still happens, for the caller's own retry and every later request.
-      queue.rejected(description, grant).catch(() => undefined)
+      queue.rejected(describe(), grant).catch(() => undefined)
       return response
     }
     discard(response)
-    await queue.rejected(description, grant, abort)
+    await queue.rejected(describe(), grant, abort)
     let next = queue.tryAcquire()
-    if (next === undefined) next = await queue.acquire(description, abort)
+    if (next === undefined) next = await queue.acquire(describe(), abort)
     // Never replayed under another session: a logout (and maybe a new login) came between.
     if (!next || next.epoch !== grant.epoch) throw endedSession()
     return sendWithToken(copy ?? target, next)
