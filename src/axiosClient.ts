@@ -81,7 +81,6 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       http: instance,
       queue: core.queue,
       mayAttach: axiosMayAttach(policy),
-      mayReach: (url) => policy([url], [undefined]),
       isAuthFailure: own.isAuthFailure ?? isAuthFailure,
     })
     attached.add(instance)

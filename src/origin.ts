@@ -33,6 +33,19 @@ export function pageBases(): Array<string | undefined> {
   return [documentBase ?? page]
 }
 
+/**
+ * Whether a response from `final` (after redirects) answered the request sent to `sent`:
+ * fetch and axios drop `Authorization` on a redirect to another origin, so a 401 from there
+ * never saw the token. `sent` may be relative (resolved against `base`).
+ */
+export function sameOrigin(final: string, sent: string, base?: string): boolean {
+  try {
+    return new URL(final).origin === new URL(sent, base).origin
+  } catch {
+    return false
+  }
+}
+
 function isHttp(url: URL): boolean {
   return url.protocol === 'http:' || url.protocol === 'https:'
 }

@@ -7,6 +7,7 @@ import type {
 } from 'axios'
 import type {} from '../axiosConfig.js'
 import { LoggedOutError } from '../errors.js'
+import { sameOrigin } from '../origin.js'
 import {
   type AbortSource,
   type Grant,
@@ -15,6 +16,7 @@ import {
   type RequestQueue,
   redactUrl,
 } from '../queue.js'
+import { axiosUrl } from './axiosUrl.js'
 
 /** Carries the one-time replay marker from `replay()` to the request interceptor. */
 const REPLAY = 'authMachineReplay'
@@ -37,8 +39,6 @@ export interface AxiosTransportOptions {
   http: AxiosInstance
   queue: RequestQueue
   mayAttach: (config: InternalAxiosRequestConfig) => boolean
-  /** Whether a URL (a redirect's final one) may have received the token. */
-  mayReach: (url: string) => boolean
   isAuthFailure: (response: AxiosResponse) => boolean | Promise<boolean>
 }
 
@@ -103,7 +103,7 @@ function asList<T>(value: T | T[] | undefined): T[] {
  * interceptors and the send-time check.
  */
 export function attachAxios(options: AxiosTransportOptions): () => void {
-  const { http, queue, mayAttach, mayReach, isAuthFailure } = options
+  const { http, queue, mayAttach, isAuthFailure } = options
   // On the config as symbols: copied along when an interceptor returns `{ ...config }`, never
   // serialised, and reset by the request interceptor, so a config re-sent through
   // `request()` starts afresh. GRANT: what the request interceptor authorised; SENT: the
@@ -276,9 +276,11 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     if (!sent || config?.[REPLAYED]) return undefined
     // Detached, its 401s are the app's; disposed, the request settles with DISPOSED below.
     if (detached && !queue.isDisposed()) return undefined
-    // A redirect's 401 comes from a server the token never reached.
+    // A 401 from another origin a redirect led to never saw the token: it proves nothing.
     const url = finalUrl(response)
-    return url === undefined || mayReach(url) ? sent : undefined
+    if (url === undefined) return sent
+    const requested = axiosUrl(response.config)
+    return requested !== undefined && sameOrigin(url, requested) ? sent : undefined
   }
 
   async function replay(response: AxiosResponse, grant: Grant): Promise<AxiosResponse> {

@@ -55,3 +55,14 @@ export function axiosMayAttach(policy: OriginPolicy) {
   return (config: InternalAxiosRequestConfig): boolean =>
     policy(fullPaths(config), resolutionBases(config))
 }
+
+/** The URL axios requests for `config`, as its adapter resolves it; undefined if it fails. */
+export function axiosUrl(config: InternalAxiosRequestConfig): string | undefined {
+  const [full] = fullPaths(config)
+  if (full === undefined) return undefined
+  try {
+    return new URL(full, resolutionBases(config)[0]).href
+  } catch {
+    return undefined
+  }
+}

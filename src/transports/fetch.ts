@@ -1,5 +1,5 @@
 import { LoggedOutError } from '../errors.js'
-import { type OriginPolicy, pageBases } from '../origin.js'
+import { type OriginPolicy, pageBases, sameOrigin } from '../origin.js'
 import {
   type AbortSource,
   type Grant,
@@ -192,8 +192,8 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
       }
     }
     const response = await sendWithToken(target, grant)
-    // A redirect's 401 comes from a server the token never reached: it proves nothing.
-    const reached = !response.redirected || policy([response.url], [undefined])
+    // A 401 from another origin a redirect led to never saw the token: it proves nothing.
+    const reached = !response.redirected || sameOrigin(response.url, url, pageBases()[0])
     if (!reached || !(await failed(response, abort))) {
       copy?.body?.cancel().catch(() => undefined)
       return response

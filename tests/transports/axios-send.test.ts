@@ -178,6 +178,25 @@ describe('axios: what a response may prove', () => {
     expect(api.counters.refreshCalls).toBe(0)
   })
 
+  it('a redirect between two allowed origins: the target never saw the token, so no refresh', async () => {
+    // Found while porting: only the final origin was checked, not whether it changed.
+    const { api, other } = await twoOrigins()
+    const from = await redirector(`${other.url}/api/landing`)
+    closers.push(from.close)
+    const http = axios.create({ baseURL: from.url })
+    auth = createAuthClient({
+      http,
+      refresh: refreshAt(api.url),
+      attachTo: [from.url, other.url],
+      onWarning: () => undefined,
+    })
+    auth.login(await signInAt(api.url))
+    for (let i = 0; i < 3; i += 1) await http.get('/go').catch(() => undefined)
+    expect(withToken(other)).toEqual([])
+    expect(other.requests.length).toBe(3)
+    expect(api.counters.refreshCalls).toBe(0)
+  })
+
   it('after a logout, a login with the same access token sends requests again', async () => {
     // Attack E1: the token was remembered with the first session's epoch and refused.
     h = await createHarness()

@@ -123,6 +123,31 @@ describe('auth.fetch: what a response may prove', () => {
   })
 })
 
+describe('auth.fetch: redirects between allowed origins', () => {
+  it('a redirect between two allowed origins: the target never saw the token, so no refresh', async () => {
+    // Found while porting: only the final origin was checked, not whether it changed.
+    const server = await createTestAuthServer()
+    const other = await createTestAuthServer()
+    closers.push(
+      () => server.close(),
+      () => other.close(),
+    )
+    const redirect = await redirector(`${other.url}/api/landing`)
+    closers.push(redirect.close)
+    const auth = createAuthClient({
+      refresh: refreshAt(server.url),
+      attachTo: [redirect.url, other.url],
+      onWarning: () => undefined,
+    })
+    closers.push(() => auth.dispose())
+    auth.login(await signInAt(server.url))
+    for (let i = 0; i < 3; i += 1) await auth.fetch(`${redirect.url}/go`)
+    expect(other.requests.filter((request) => request.authorization !== undefined)).toEqual([])
+    expect(other.requests.length).toBe(3)
+    expect(server.counters.refreshCalls).toBe(0)
+  })
+})
+
 describe('auth.fetch: a request that outlives its session', () => {
   it("a request waiting for Alice's refresh is never sent with Bob's token", async () => {
     // Attack X1: a logout and Bob's login the moment the refresh lands.
