@@ -34,7 +34,7 @@
 
 import { createBackend } from './backend.mjs'
 import { advance, installVirtualClock } from './clock.mjs'
-import { AUTH_FETCH, BARE_FETCH, FETCH_SUBJECTS } from './fetchSubjects.mjs'
+import { AUTH_FETCH, BARE_FETCH, FETCH_SUBJECTS, installFetch } from './fetchSubjects.mjs'
 import { startServer } from './remote.mjs'
 import { settleAll } from './stats.mjs'
 import { AAR_NO_DEDUP, createSubject, LIBRARIES } from './subjects.mjs'
@@ -63,6 +63,7 @@ const server = transport === 'loopback' ? await startServer() : undefined
 async function world() {
   if (transport === 'inprocess') {
     const backend = createBackend()
+    installFetch(backend.fetch)
     return {
       baseURL: 'http://api.test',
       adapter: backend.adapter,

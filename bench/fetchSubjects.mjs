@@ -15,6 +15,11 @@ export const KY = 'ky'
 export const FETCH_LIBRARIES = [AUTH_FETCH, KY]
 export const FETCH_SUBJECTS = [BARE_FETCH, ...FETCH_LIBRARIES]
 
+/** Makes `fetch` the global one for this process, as the app's platform fetch. */
+export function installFetch(fetch) {
+  globalThis.fetch = fetch
+}
+
 /**
  * @param {string} name one of FETCH_SUBJECTS
  * @param {{
@@ -43,9 +48,12 @@ export function createFetchSubject(name, { baseURL, fetch, refreshUrl, onRefresh
 
   if (name === AUTH_FETCH) {
     // The README's quick start: a raw refresh call on the same `fetch`, `attachTo` the API's
-    // origin (Node has no page origin to default to), every other option default.
+    // origin (Node has no page origin to default to), every other option default. The
+    // in-process `fetch` is installed as the global one (see installFetch), the one an app's
+    // auth.fetch calls without a `fetch` option: with the option, auth.fetch gives each
+    // request the session's abort signal, a cost only apps with their own fetch pay.
     const auth = createAuthClient({
-      fetch,
+      ...(fetch === globalThis.fetch ? {} : { fetch }),
       attachTo: [baseURL],
       refresh: async (session, { signal }) => {
         const res = await fetch(refreshUrl, {

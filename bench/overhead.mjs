@@ -9,7 +9,7 @@
 //   node bench/overhead.mjs [axios|fetch]
 
 import { createBackend } from './backend.mjs'
-import { FETCH_SUBJECTS, KY } from './fetchSubjects.mjs'
+import { FETCH_SUBJECTS, installFetch, KY } from './fetchSubjects.mjs'
 import { median } from './stats.mjs'
 import { createSubject, SUBJECTS } from './subjects.mjs'
 
@@ -25,6 +25,7 @@ const NAMES = world === 'fetch' ? FETCH_SUBJECTS : SUBJECTS
 const perRound = (name) => (name === KY ? Math.ceil(PER_ROUND / 5) : PER_ROUND)
 
 const backend = createBackend()
+if (world === 'fetch') installFetch(backend.fetch)
 const subjects = NAMES.map((name) =>
   createSubject(name, {
     baseURL: 'http://api.test',
