@@ -8,8 +8,19 @@ import { AuthError, errorFromInfo, LoggedOutError, SessionExpiredError } from '.
  * data), no fragment, no userinfo (a password).
  */
 export function redactUrl(url: string): string {
-  const path = url.split(/[?#]/, 1)[0] ?? ''
-  return path.replace(/^([a-z][a-z\d+\-.]*:)?([/\\]{2})[^/\\]*@/i, '$1$2')
+  try {
+    // Parsed as the transports' URL parser reads it (spaces, tabs, extra slashes and all).
+    const parsed = new URL(url)
+    parsed.username = ''
+    parsed.password = ''
+    parsed.search = ''
+    parsed.hash = ''
+    return parsed.href
+  } catch {
+    // Relative: only a network-path reference (`//host`) has an authority of its own.
+    const path = url.split(/[?#]/, 1)[0] ?? ''
+    return path.replace(/^(\s*[/\\]{2})[^/\\]*@/, '$1')
+  }
 }
 
 /** What {@link RequestQueue.hold} returns for one request on the wire. */
@@ -59,6 +70,8 @@ export function createRequestQueue(
   ready: Promise<void>,
 ) {
   const waiting = new Map<string, Waiter>()
+  // User callbacks being waited for (see `guard`), settled at once by dispose().
+  const guards = new Set<(error: AuthError) => void>()
   let sequence = 0
   let disposed: AuthError | undefined
   // Requests that start before the stored session is restored wait for it, or for dispose().
@@ -208,12 +221,24 @@ export function createRequestQueue(
      * (with the abort's error) or the client disposed (`DISPOSED`), whichever comes first.
      */
     guard<T>(promise: Promise<T>, abort?: AbortSource): Promise<T> {
+      if (disposed) return Promise.reject(disposed)
       if (abort?.aborted()) return Promise.reject(abort.error())
-      let stop: (() => void) | undefined
-      const aborted = new Promise<never>((_, reject) => {
-        stop = abort?.onAbort(() => reject(abort.error()))
+      // Not a race on `disposal`: that promise lives as long as the client, and each race
+      // would leave a reaction on it. A settled guard leaves nothing behind.
+      return new Promise<T>((resolve, reject) => {
+        const stop = abort?.onAbort(() => finish(() => reject(abort.error())))
+        const onDispose = (error: AuthError) => finish(() => reject(error))
+        guards.add(onDispose)
+        const finish = (outcome: () => void) => {
+          guards.delete(onDispose)
+          stop?.()
+          outcome()
+        }
+        promise.then(
+          (value) => finish(() => resolve(value)),
+          (error: unknown) => finish(() => reject(error)),
+        )
       })
-      return Promise.race([promise, aborted, disposal]).finally(() => stop?.())
     },
 
     /**
@@ -266,6 +291,7 @@ export function createRequestQueue(
       const error = disposed
       onDispose(error)
       abortHeld(error)
+      for (const onDispose of [...guards]) onDispose(error)
       settle([...waiting.keys()], (w) => w.reject(error))
     },
 

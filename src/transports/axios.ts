@@ -26,6 +26,43 @@ const EPOCH = 'authMachineEpoch'
 
 type TrackedConfig = InternalAxiosRequestConfig & { [REPLAY]?: number; [EPOCH]?: number }
 
+/**
+ * What a transport decided for a config on this pass, as one symbol shared by every
+ * transport: copied along when an interceptor returns `{ ...config }`, never serialised,
+ * and cleared by whichever transport's request interceptor sees the config next (axios'
+ * merge copies symbols too), so a config re-sent through another instance or after a
+ * detach carries no grant of its owner's into a pass it did not authorise.
+ */
+const STATE = Symbol('auth-machine request')
+
+interface RequestState {
+  /**
+   * The transport that authorised this pass; only its send-time check writes the token. A
+   * number: axios' merge deep-copies plain objects, so an identity would not survive it.
+   */
+  owner: number
+  /** What the request interceptor authorised. */
+  grant: Grant
+  /** The token the send-time check wrote: only a request that carried it can prove it wrong. */
+  sent?: Grant
+  /** A replay: never replayed again. */
+  replayed?: true
+  /** The session's hold on a request inside a custom adapter. */
+  held?: HeldRequest
+}
+
+/**
+ * The dispatches (axios' flat config objects, one per send) whose token an owner's check has
+ * just written: other transports' checks in the same list leave that header alone.
+ */
+const writtenNow = new WeakSet<object>()
+
+/** Numbers the transports of this realm (see `RequestState.owner`). */
+let transports = 0
+
+/** Marks the adapters this library wrapped. */
+const HOLDS = Symbol('auth-machine adapter')
+
 /** Thrown into the waiting request when it is aborted: axios then raises its own error. */
 const ABORTED = Symbol('auth-machine aborted')
 
@@ -104,25 +141,9 @@ function asList<T>(value: T | T[] | undefined): T[] {
  */
 export function attachAxios(options: AxiosTransportOptions): () => void {
   const { http, queue, mayAttach, isAuthFailure } = options
-  // On the config as symbols: copied along when an interceptor returns `{ ...config }`, never
-  // serialised, and reset by the request interceptor, so a config re-sent through
-  // `request()` starts afresh. GRANT: what the request interceptor authorised; SENT: the
-  // token the send-time check wrote (only a request that carried it can prove it wrong);
-  // REPLAYED: once only.
-  const GRANT = Symbol('auth-machine grant')
-  const SENT = Symbol('auth-machine sent')
-  const REPLAYED = Symbol('auth-machine replayed')
-  // HELD: the session's hold on a request in a custom adapter (its signal replaces the
-  // caller's, which CALLER keeps, so a logout aborts a request the adapter still holds).
-  const HELD = Symbol('auth-machine held')
-  const CALLER = Symbol('auth-machine caller signal')
-  type Marked = TrackedConfig & {
-    [GRANT]?: Grant
-    [SENT]?: Grant
-    [REPLAYED]?: true
-    [HELD]?: HeldRequest
-    [CALLER]?: InternalAxiosRequestConfig['signal']
-  }
+  transports += 1
+  const me = transports
+  type Marked = TrackedConfig & { [STATE]?: RequestState }
   // Markers this transport handed to replays (numbers: axios deep-copies objects it merges).
   const replayMarkers = new Set<number>()
   let replaysSent = 0
@@ -148,8 +169,7 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
 
   /** Takes back a header this transport wrote: the config goes out without the token. */
   const forget = (config: Marked) => {
-    delete config[GRANT]
-    delete config[SENT]
+    if (config[STATE]?.owner === me) delete config[STATE]
     if (epochOf(config) !== undefined) config.headers.delete('Authorization')
     return config
   }
@@ -161,11 +181,18 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
   // transformers (or builds a config from scratch) sends no token at all: it fails closed.
   const checkAtSend: AxiosRequestTransformer = function (this: InternalAxiosRequestConfig, data) {
     const config = this as Marked
-    const grant = config[GRANT]
-    if (!grant) {
-      forget(config)
+    const state = config[STATE]
+    if (!state || state.owner !== me || detached) {
+      // Not this transport's pass: a header it wrote on an earlier one goes (a config re-sent
+      // as it is carries it), unless this send's owner has just written it.
+      const value = authorizationOf(config)
+      if (typeof value === 'string' && written.has(value) && !writtenNow.has(config)) {
+        config.headers.delete('Authorization')
+      }
+      if (state?.owner === me) delete config[STATE]
       return data
     }
+    const { grant } = state
     if (!queue.isLive(grant.epoch)) throw endedSession()
     if (!mayAttach(config)) {
       forget(config)
@@ -185,18 +212,54 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     if (headers.Authorization === undefined && headers.authorization === undefined) {
       headers.Authorization = value
     } else headers.set('Authorization', value)
-    config[SENT] = grant
-    // A custom adapter is the app's own code between here and the network: the session's
-    // signal goes along, so an adapter that holds the request while the user logs out then
+    state.sent = grant
+    writtenNow.add(config)
+    if (!(HOLDS in (config.beforeRedirect ?? {}))) config.beforeRedirect = stripOnRedirect(config)
+    // A custom adapter is the app's own code between here and the network: it runs with the
+    // session's signal, so an adapter that holds the request while the user logs out then
     // sends nothing with the token. axios' own adapters send at once.
-    if (typeof config.adapter === 'function' && !(HELD in config)) {
-      const caller = config.signal as AbortSignal | undefined
-      const held = queue.hold(grant.epoch, caller)
-      config[CALLER] = caller
-      config[HELD] = held
-      config.signal = held.signal
+    const { adapter } = config
+    if (typeof adapter === 'function' && !(HOLDS in adapter)) {
+      config.adapter = holding(adapter, state)
     }
     return data
+  }
+  // axios' Node adapter follows redirects itself; versions before 1.2x keep `Authorization`
+  // on a redirect to a subdomain. Whatever the version, it goes on a change of origin.
+  const stripOnRedirect = (config: InternalAxiosRequestConfig) => {
+    const user = config.beforeRedirect
+    type Hook = NonNullable<InternalAxiosRequestConfig['beforeRedirect']>
+    const hook: Hook = (options, response, request) => {
+      const { href, protocol, host, path } = options as Record<string, string | undefined>
+      const target = href ?? `${protocol}//${host}${path ?? ''}`
+      const requested = axiosUrl(config)
+      const headers = options.headers as Record<string, unknown> | undefined
+      if (headers && (requested === undefined || !sameOrigin(target, requested))) {
+        for (const name of Object.keys(headers)) {
+          if (name.toLowerCase() === 'authorization') delete headers[name]
+        }
+      }
+      user?.(options, response, request)
+    }
+    return Object.assign(hook, { [HOLDS]: user })
+  }
+  const holding = (
+    adapter: (config: InternalAxiosRequestConfig) => Promise<AxiosResponse>,
+    state: RequestState,
+  ) => {
+    const wrapped = async (config: InternalAxiosRequestConfig) => {
+      const caller = config.signal as AbortSignal | undefined
+      const held = queue.hold(state.grant.epoch, caller)
+      state.held = held
+      config.signal = held.signal
+      try {
+        return await adapter(config)
+      } finally {
+        held.release()
+        config.signal = caller
+      }
+    }
+    return Object.assign(wrapped, { [HOLDS]: adapter })
   }
   const withCheck = (transformers: InternalAxiosRequestConfig['transformRequest']) => {
     const list = asList(transformers)
@@ -206,7 +269,7 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
   const checked = withCheck(defaultTransformers)
   http.defaults.transformRequest = checked
 
-  const attach = (config: Marked, grant: Grant | null) => {
+  const attach = (config: Marked, grant: Grant | null, replayed: boolean) => {
     // A header of ours from an earlier send goes: only the send-time check writes one.
     if (!grant) return forget(config)
     // A request built in another session (re-sent by a retry library after a logout and a
@@ -221,7 +284,7 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     }
     // Copied with the config on purpose: a re-send of it is known to belong to this session.
     config[EPOCH] = grant.epoch
-    config[GRANT] = grant
+    config[STATE] = replayed ? { owner: me, grant, replayed } : { owner: me, grant }
     const { transformRequest } = config
     if (!Array.isArray(transformRequest) || transformRequest.at(-1) !== checkAtSend) {
       config.transformRequest = withCheck(transformRequest)
@@ -229,9 +292,10 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     return config
   }
 
-  const authorizeLater = async (config: InternalAxiosRequestConfig) => {
+  const authorizeLater = async (config: InternalAxiosRequestConfig, replayed: boolean) => {
     try {
-      return attach(config, await queue.acquire(describe(config), abortSourceOf(config)))
+      const grant = await queue.acquire(describe(config), abortSourceOf(config))
+      return attach(config, grant, replayed)
     } catch (error) {
       if (error === ABORTED) return forget(config)
       throw error
@@ -243,37 +307,25 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
   const request = http.interceptors.request.use((config: Marked) => {
     // axios' merge copies symbols too: what a config re-sent through `request()` carries
     // from an earlier pass is decided afresh here.
-    delete config[REPLAYED]
-    delete config[GRANT]
-    delete config[SENT]
-    delete config[HELD]
-    delete config[CALLER]
+    delete config[STATE]
     const marker = config[REPLAY]
+    let replayed = false
     if (marker !== undefined) {
       // Consumed here and removed, so a config copied from `error.config` is no replay.
       delete config[REPLAY]
-      if (replayMarkers.delete(marker)) config[REPLAYED] = true
+      replayed = replayMarkers.delete(marker)
     }
     if (config.skipAuth || !mayAttach(config)) return forget(config)
     const grant = queue.tryAcquire()
-    return grant === undefined ? authorizeLater(config) : attach(config, grant)
+    return grant === undefined ? authorizeLater(config, replayed) : attach(config, grant, replayed)
   })
-
-  /** Ends the session's hold on a settled request; its signal goes back to the caller's. */
-  const settled = (config: Marked | undefined) => {
-    const held = config?.[HELD]
-    if (!config || !held) return
-    held.release()
-    config.signal = config[CALLER]
-    delete config[HELD]
-    delete config[CALLER]
-  }
 
   /** The token a response's request carried, if this response may prove it wrong. */
   const provable = (response: AxiosResponse): Grant | undefined => {
     const config = response.config as Marked | undefined
-    const sent = config?.[SENT]
-    if (!sent || config?.[REPLAYED]) return undefined
+    const state = config?.[STATE]
+    const sent = state?.owner === me ? state.sent : undefined
+    if (!sent || state?.replayed) return undefined
     // Detached, its 401s are the app's; disposed, the request settles with DISPOSED below.
     if (detached && !queue.isDisposed()) return undefined
     // A 401 from another origin a redirect led to never saw the token: it proves nothing.
@@ -320,17 +372,12 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     )
   }
   const response = http.interceptors.response.use(
-    (result) => {
-      settled(result.config)
-      return verdict(result, () => result)
-    },
+    (result) => verdict(result, () => result),
     (error: unknown) => {
       if (!isAxiosError(error)) throw error
-      const config = error.config as Marked | undefined
-      const held = config?.[HELD]
-      settled(config)
+      const held = (error.config as Marked | undefined)?.[STATE]?.held
       // Aborted by the session, not by the caller: the session's error, not a CanceledError.
-      if (held?.signal.aborted && !(config?.signal as AbortSignal | undefined)?.aborted) {
+      if (held?.signal.aborted && !(error.config?.signal as AbortSignal | undefined)?.aborted) {
         throw held.signal.reason
       }
       if (!error.response) throw error
