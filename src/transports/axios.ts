@@ -43,6 +43,8 @@ interface RequestState {
   owner: number
   /** What the request interceptor authorised. */
   grant: Grant
+  /** The config fields the interceptor decided the origin on. */
+  decided: Pick<InternalAxiosRequestConfig, 'url' | 'baseURL' | 'allowAbsoluteUrls' | 'socketPath'>
   /** The token the send-time check wrote: only a request that carried it can prove it wrong. */
   sent?: Grant
   /** A replay: never replayed again. */
@@ -56,6 +58,18 @@ interface RequestState {
  * just written: other transports' checks in the same list leave that header alone.
  */
 const writtenNow = new WeakSet<object>()
+
+/** Whether the fields axios builds the URL from are those the interceptor decided on. */
+function sameTarget(config: InternalAxiosRequestConfig, state: RequestState): boolean {
+  const { decided } = state
+  return (
+    typeof config.url === 'string' &&
+    config.url === decided.url &&
+    config.baseURL === decided.baseURL &&
+    config.allowAbsoluteUrls === decided.allowAbsoluteUrls &&
+    config.socketPath === decided.socketPath
+  )
+}
 
 /** Numbers the transports of this realm (see `RequestState.owner`). */
 let transports = 0
@@ -194,18 +208,13 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     }
     const { grant } = state
     if (!queue.isLive(grant.epoch)) throw endedSession()
-    if (!mayAttach(config)) {
+    // Decided again unless nothing the URL is built from changed since the interceptor's
+    // decision (a URL object may have changed in place: it is always decided again).
+    if (!sameTarget(config, state) && !mayAttach(config)) {
       forget(config)
       return data
     }
-    const value = `Bearer ${grant.token}`
-    if (written.get(value) !== grant.epoch) {
-      // One entry per token, with the latest epoch it was written in (the same token may
-      // come back in a later login); older ones only matter for configs being re-sent.
-      written.delete(value)
-      if (written.size >= 256) written.delete(written.keys().next().value as string)
-      written.set(value, grant.epoch)
-    }
+    const value = headerOf(grant)
     const { headers } = config
     // A plain property write when no Authorization header exists in any spelling: set()
     // normalises names and costs more than the rest of this check.
@@ -214,7 +223,9 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     } else headers.set('Authorization', value)
     state.sent = grant
     writtenNow.add(config)
-    if (!(HOLDS in (config.beforeRedirect ?? {}))) config.beforeRedirect = stripOnRedirect(config)
+    const { beforeRedirect } = config
+    if (!beforeRedirect || !(HOLDS in beforeRedirect))
+      config.beforeRedirect = stripOnRedirect(config)
     // A custom adapter is the app's own code between here and the network: it runs with the
     // session's signal, so an adapter that holds the request while the user logs out then
     // sends nothing with the token. axios' own adapters send at once.
@@ -241,7 +252,24 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
       }
       user?.(options, response, request)
     }
-    return Object.assign(hook, { [HOLDS]: user })
+    ;(hook as typeof hook & { [HOLDS]?: unknown })[HOLDS] = user
+    return hook
+  }
+  // The header value of the current grant, made once per grant rather than per request.
+  let lastGrant: Grant | undefined
+  let lastValue = ''
+  const headerOf = (grant: Grant): string => {
+    if (grant === lastGrant) return lastValue
+    lastGrant = grant
+    lastValue = `Bearer ${grant.token}`
+    if (written.get(lastValue) !== grant.epoch) {
+      // One entry per token, with the latest epoch it was written in (the same token may
+      // come back in a later login); older ones only matter for configs being re-sent.
+      written.delete(lastValue)
+      if (written.size >= 256) written.delete(written.keys().next().value as string)
+      written.set(lastValue, grant.epoch)
+    }
+    return lastValue
   }
   const holding = (
     adapter: (config: InternalAxiosRequestConfig) => Promise<AxiosResponse>,
@@ -284,7 +312,11 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     }
     // Copied with the config on purpose: a re-send of it is known to belong to this session.
     config[EPOCH] = grant.epoch
-    config[STATE] = replayed ? { owner: me, grant, replayed } : { owner: me, grant }
+    const { url, baseURL, allowAbsoluteUrls, socketPath } = config
+    const decided = { url, baseURL, allowAbsoluteUrls, socketPath }
+    config[STATE] = replayed
+      ? { owner: me, grant, decided, replayed }
+      : { owner: me, grant, decided }
     const { transformRequest } = config
     if (!Array.isArray(transformRequest) || transformRequest.at(-1) !== checkAtSend) {
       config.transformRequest = withCheck(transformRequest)
