@@ -24,7 +24,7 @@ const REPLAY = 'authMachineReplay'
 /** The session epoch a config was authorised in; copied with it, unlike the replay marker. */
 const EPOCH = 'authMachineEpoch'
 
-type TrackedConfig = InternalAxiosRequestConfig & { [REPLAY]?: number; [EPOCH]?: number }
+type TrackedConfig = InternalAxiosRequestConfig & { [REPLAY]?: number; [EPOCH]?: string }
 
 /**
  * What a transport decided for a config on this pass, as one symbol shared by every
@@ -43,8 +43,6 @@ interface RequestState {
   owner: number
   /** What the request interceptor authorised. */
   grant: Grant
-  /** The config fields the interceptor decided the origin on. */
-  decided: Pick<InternalAxiosRequestConfig, 'url' | 'baseURL' | 'allowAbsoluteUrls' | 'socketPath'>
   /** The token the send-time check wrote: only a request that carried it can prove it wrong. */
   sent?: Grant
   /** A replay: never replayed again. */
@@ -59,23 +57,37 @@ interface RequestState {
  */
 const writtenNow = new WeakSet<object>()
 
-/** Whether the fields axios builds the URL from are those the interceptor decided on. */
-function sameTarget(config: InternalAxiosRequestConfig, state: RequestState): boolean {
-  const { decided } = state
-  return (
-    typeof config.url === 'string' &&
-    config.url === decided.url &&
-    config.baseURL === decided.baseURL &&
-    config.allowAbsoluteUrls === decided.allowAbsoluteUrls &&
-    config.socketPath === decided.socketPath
-  )
+/** Numbers the clients (their queues) of this realm, for the epoch marker. */
+const clientTags = new WeakMap<object, string>()
+function clientTagOf(queue: object): string {
+  let tag = clientTags.get(queue)
+  if (tag === undefined) {
+    clients += 1
+    tag = String(clients)
+    clientTags.set(queue, tag)
+  }
+  return tag
 }
+let clients = 0
+
+/** Numbers replays realm-wide, so two transports' markers never collide. */
+let replaysSent = 0
 
 /** Numbers the transports of this realm (see `RequestState.owner`). */
 let transports = 0
 
-/** Marks the adapters this library wrapped. */
+/** Marks the send-time checks, so a second client can see the instance is taken. */
+const CHECK = Symbol('auth-machine check')
+
+/** Marks the adapters and redirect hooks this library wrapped, and keeps the wrapped one. */
 const HOLDS = Symbol('auth-machine adapter')
+
+/** What the app gave, under any wrapper of ours. */
+function unwrap<T>(value: T): T {
+  return typeof value === 'function' && HOLDS in value
+    ? (value as T & { [HOLDS]: T })[HOLDS]
+    : value
+}
 
 /** Thrown into the waiting request when it is aborted: axios then raises its own error. */
 const ABORTED = Symbol('auth-machine aborted')
@@ -157,10 +169,10 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
   const { http, queue, mayAttach, isAuthFailure } = options
   transports += 1
   const me = transports
+  const clientTag = clientTagOf(queue)
   type Marked = TrackedConfig & { [STATE]?: RequestState }
   // Markers this transport handed to replays (numbers: axios deep-copies objects it merges).
   const replayMarkers = new Set<number>()
-  let replaysSent = 0
   // The header values this transport wrote, with the session epoch of each, so it can take
   // them back from a config another interceptor re-sends (retry libraries re-send
   // `error.config` as it is), and refuse to send another session's request.
@@ -176,7 +188,11 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
   /** The session a config was authorised in: its marker, copied along, or its header. */
   const epochOf = (config: TrackedConfig): number | undefined => {
     const marked = config[EPOCH]
-    if (typeof marked === 'number') return marked
+    if (typeof marked === 'string') {
+      // `<client>:<epoch>`: another client's marker says nothing about this client's epochs.
+      const [client, epoch] = marked.split(':')
+      if (client === clientTag) return Number(epoch)
+    }
     const value = authorizationOf(config)
     return typeof value === 'string' ? written.get(value) : undefined
   }
@@ -208,9 +224,9 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     }
     const { grant } = state
     if (!queue.isLive(grant.epoch)) throw endedSession()
-    // Decided again unless nothing the URL is built from changed since the interceptor's
-    // decision (a URL object may have changed in place: it is always decided again).
-    if (!sameTarget(config, state) && !mayAttach(config)) {
+    // Decided again on the config as it is now: interceptors, a wait for the token or a
+    // changed page base may have moved it since the interceptor decided.
+    if (!mayAttach(config)) {
       forget(config)
       return data
     }
@@ -223,22 +239,29 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     } else headers.set('Authorization', value)
     state.sent = grant
     writtenNow.add(config)
-    const { beforeRedirect } = config
-    if (!beforeRedirect || !(HOLDS in beforeRedirect))
-      config.beforeRedirect = stripOnRedirect(config)
+    // Made afresh on every send: a hook or wrapper copied from an earlier send (a config
+    // re-sent to another URL, or through another client) belongs to that send.
+    config.beforeRedirect = stripOnRedirect(config, unwrap(config.beforeRedirect))
     // A custom adapter is the app's own code between here and the network: it runs with the
     // session's signal, so an adapter that holds the request while the user logs out then
     // sends nothing with the token. axios' own adapters send at once.
-    const { adapter } = config
-    if (typeof adapter === 'function' && !(HOLDS in adapter)) {
-      config.adapter = holding(adapter, state)
+    const adapter = unwrap(config.adapter)
+    if (typeof adapter === 'function') config.adapter = holding(adapter, state)
+    else if (Array.isArray(adapter)) {
+      // axios takes the first adapter of a list that it can use: a function among them too.
+      config.adapter = adapter.map((entry) => {
+        const own = unwrap(entry)
+        return typeof own === 'function' ? holding(own, state) : own
+      })
     }
     return data
   }
   // axios' Node adapter follows redirects itself; versions before 1.2x keep `Authorization`
   // on a redirect to a subdomain. Whatever the version, it goes on a change of origin.
-  const stripOnRedirect = (config: InternalAxiosRequestConfig) => {
-    const user = config.beforeRedirect
+  const stripOnRedirect = (
+    config: InternalAxiosRequestConfig,
+    user: InternalAxiosRequestConfig['beforeRedirect'],
+  ) => {
     type Hook = NonNullable<InternalAxiosRequestConfig['beforeRedirect']>
     const hook: Hook = (options, response, request) => {
       const { href, protocol, host, path } = options as Record<string, string | undefined>
@@ -289,11 +312,19 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     }
     return Object.assign(wrapped, { [HOLDS]: adapter })
   }
+  // Last, always: a transformer after it (axios' documented `[...defaults, fn]` extends the
+  // list that already holds it) could move the request after the token was written.
   const withCheck = (transformers: InternalAxiosRequestConfig['transformRequest']) => {
     const list = asList(transformers)
-    return list.includes(checkAtSend) ? list : [...list, checkAtSend]
+    if (list.at(-1) === checkAtSend) return list
+    return [...list.filter((fn) => fn !== checkAtSend), checkAtSend]
   }
   const defaultTransformers = http.defaults.transformRequest
+  if (asList(defaultTransformers).some((fn) => CHECK in fn)) {
+    // Two clients' interceptors on one instance would undo each other's decisions.
+    throw new TypeError('auth-machine: this axios instance is attached to another auth client.')
+  }
+  ;(checkAtSend as AxiosRequestTransformer & { [CHECK]?: true })[CHECK] = true
   const checked = withCheck(defaultTransformers)
   http.defaults.transformRequest = checked
 
@@ -311,12 +342,8 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
       config.redact = [...redact, 'Authorization']
     }
     // Copied with the config on purpose: a re-send of it is known to belong to this session.
-    config[EPOCH] = grant.epoch
-    const { url, baseURL, allowAbsoluteUrls, socketPath } = config
-    const decided = { url, baseURL, allowAbsoluteUrls, socketPath }
-    config[STATE] = replayed
-      ? { owner: me, grant, decided, replayed }
-      : { owner: me, grant, decided }
+    config[EPOCH] = `${clientTag}:${grant.epoch}`
+    config[STATE] = replayed ? { owner: me, grant, replayed } : { owner: me, grant }
     const { transformRequest } = config
     if (!Array.isArray(transformRequest) || transformRequest.at(-1) !== checkAtSend) {
       config.transformRequest = withCheck(transformRequest)
@@ -342,10 +369,11 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     delete config[STATE]
     const marker = config[REPLAY]
     let replayed = false
-    if (marker !== undefined) {
-      // Consumed here and removed, so a config copied from `error.config` is no replay.
+    // Only this transport's own markers are consumed (another client on the instance must
+    // still find its own), and removed, so a config copied from `error.config` is no replay.
+    if (marker !== undefined && replayMarkers.delete(marker)) {
       delete config[REPLAY]
-      replayed = replayMarkers.delete(marker)
+      replayed = true
     }
     if (config.skipAuth || !mayAttach(config)) return forget(config)
     const grant = queue.tryAcquire()
