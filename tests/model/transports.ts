@@ -74,17 +74,22 @@ function axiosClient(
   pathOf: (url: string) => string,
 ): TransportClient {
   const http = axios.create({ baseURL: serverUrl })
-  const auth = createAxiosClient({ http, ...options })
   if (onSent) {
-    // The token is written by the client's own last request transformer: this one, added
-    // after it, sees the headers as they leave.
+    // The token is written by the client's send-time check, which it keeps last in each
+    // config's transformers. This interceptor, registered before the client's, runs after it
+    // and appends an observer behind that check: it sees the headers as they leave.
     const observe: AxiosRequestTransformer = function (this: InternalAxiosRequestConfig, data) {
       const authorization = AxiosHeaders.from(this.headers).get('Authorization')
       onSent(String(this.url ?? ''), typeof authorization === 'string' ? authorization : null)
       return data
     }
-    http.defaults.transformRequest = [...asArray(http.defaults.transformRequest), observe]
+    http.interceptors.request.use((config) => {
+      const others = asArray(config.transformRequest).filter((fn) => fn !== observe)
+      config.transformRequest = [...others, observe]
+      return config
+    })
   }
+  const auth = createAxiosClient({ http, ...options })
   let lastConfig: InternalAxiosRequestConfig | undefined
   const outcome = (sent: Promise<{ status: number; config: InternalAxiosRequestConfig }>) =>
     sent.then(
