@@ -136,17 +136,6 @@ export function createRequestQueue(
     }
   }
 
-  /** Waits for the stored session, or rejects at once when the request is aborted first. */
-  function untilRestored(abort: AbortSource | undefined): Promise<void> {
-    if (!abort) return restoring
-    if (abort.aborted()) return Promise.reject(abort.error())
-    let stop: () => void = () => undefined
-    const aborted = new Promise<never>((_, reject) => {
-      stop = abort.onAbort(() => reject(abort.error()))
-    })
-    return Promise.race([restoring, aborted]).finally(() => stop())
-  }
-
   // What a request may go out with right now, kept current from the actor so the common
   // case (a usable token) costs no state lookup: the grant while authenticated, `null` when
   // signed out, `undefined` while requests must wait (refreshing).
@@ -195,7 +184,8 @@ export function createRequestQueue(
      * `null` when signed out. Rejects with the machine's typed errors.
      */
     async acquire(description: RequestDescription, abort?: AbortSource): Promise<Grant | null> {
-      if (!restored) await untilRestored(abort)
+      // Waits for the stored session, or rejects at once when the request is aborted first.
+      if (!restored) await this.guard(restoring, abort)
       // After one wait the token is taken as it is: a server that hands out already-expired
       // tokens must not turn every request into another refresh.
       let waitedIn: number | undefined

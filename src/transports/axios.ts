@@ -155,6 +155,13 @@ function isAxiosError(
   )
 }
 
+/** Removes `Authorization` in any spelling from a plain header object. */
+function deleteAuthorization(headers: Record<string, unknown>): void {
+  for (const name of Object.keys(headers)) {
+    if (name.toLowerCase() === 'authorization') delete headers[name]
+  }
+}
+
 function asList<T>(value: T | T[] | undefined): T[] {
   if (value === undefined) return []
   return Array.isArray(value) ? value : [value]
@@ -269,9 +276,7 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
       const requested = axiosUrl(config)
       const headers = options.headers as Record<string, unknown> | undefined
       if (headers && (requested === undefined || !sameOrigin(target, requested))) {
-        for (const name of Object.keys(headers)) {
-          if (name.toLowerCase() === 'authorization') delete headers[name]
-        }
+        deleteAuthorization(headers)
       }
       user?.(options, response, request)
     }
@@ -344,10 +349,7 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     // Copied with the config on purpose: a re-send of it is known to belong to this session.
     config[EPOCH] = `${clientTag}:${grant.epoch}`
     config[STATE] = replayed ? { owner: me, grant, replayed } : { owner: me, grant }
-    const { transformRequest } = config
-    if (!Array.isArray(transformRequest) || transformRequest.at(-1) !== checkAtSend) {
-      config.transformRequest = withCheck(transformRequest)
-    }
+    config.transformRequest = withCheck(config.transformRequest)
     return config
   }
 
@@ -405,9 +407,7 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     // The request interceptor authorises it again, or not if the session ended meanwhile.
     // An aborted request goes the same way: axios rejects it before it is sent.
     const headers = { ...(config.headers.toJSON?.() ?? config.headers) } as Record<string, unknown>
-    for (const name of Object.keys(headers)) {
-      if (name.toLowerCase() === 'authorization') delete headers[name]
-    }
+    deleteAuthorization(headers)
     replaysSent += 1
     const marker = replaysSent
     replayMarkers.add(marker)

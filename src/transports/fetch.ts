@@ -74,9 +74,9 @@ function abortSourceOf(signal: AbortSignal | null | undefined): AbortSource | un
   }
 }
 
-/** The first 401's body is not the caller's: released so its connection can be reused. */
-function discard(response: Response): void {
-  response.body?.cancel().catch(() => undefined)
+/** Releases a body nobody will read (a first 401, a copy or a view), and its connection. */
+function discard(message: Body | undefined): void {
+  message?.body?.cancel().catch(() => undefined)
 }
 
 // What fetch reads from an init, inherited members included (an init may be a Request, or
@@ -130,7 +130,7 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
         try {
           return (await queue.guard(Promise.resolve(isAuthFailure(view)), abort)) === true
         } finally {
-          view.body?.cancel().catch(() => undefined)
+          discard(view)
         }
       }
     : (response: Response) => response.status === 401
@@ -195,7 +195,7 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
     // A 401 from another origin a redirect led to never saw the token: it proves nothing.
     const reached = !response.redirected || sameOrigin(response.url, url, pageBases()[0])
     if (!reached || !(await failed(response, abort))) {
-      copy?.body?.cancel().catch(() => undefined)
+      discard(copy)
       return response
     }
     if (!replayable) {
