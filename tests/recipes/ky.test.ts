@@ -5,9 +5,11 @@ import type { Harness } from '../helpers.js'
 import {
   BURST,
   currentToken,
+  type Echo,
+  expectItemReplayedOnce,
   expectOneRefreshForTheBurst,
   expireToken,
-  logged,
+  ITEM,
   signedIn,
   tokenSent,
   withRejectedReplay,
@@ -21,12 +23,6 @@ let h: Harness
 afterEach(async () => {
   await h?.close()
 })
-
-interface Echo {
-  ok: boolean
-  path: string
-  method: string
-}
 
 /** The recipe: ky's own retries stay away from the session's errors. */
 function protectedKy(): KyInstance {
@@ -58,14 +54,10 @@ describe('ky with fetch: auth.fetch', () => {
     const api = protectedKy()
     const expired = await expireToken(h)
 
-    const answer = await api.post('api/items', { json: { title: 'milk', qty: 2 } }).json<Echo>()
+    const answer = await api.post('api/items', { json: ITEM }).json<Echo>()
 
     expect(answer).toMatchObject({ ok: true, method: 'POST', path: '/api/items' })
-    const body = JSON.stringify({ title: 'milk', qty: 2 })
-    expect(logged(h.server, '/api/items', { expired, fresh: await currentToken(h) })).toEqual([
-      { method: 'POST', query: '', body, token: 'expired' },
-      { method: 'POST', query: '', body, token: 'fresh' },
-    ])
+    await expectItemReplayedOnce(h, expired)
   })
 
   it('a 401 that survives the replay is thrown as ky HTTPError 401, without a second refresh', async () => {

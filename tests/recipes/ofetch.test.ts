@@ -5,9 +5,11 @@ import type { Harness } from '../helpers.js'
 import {
   BURST,
   currentToken,
+  type Echo,
+  expectItemReplayedOnce,
   expectOneRefreshForTheBurst,
   expireToken,
-  logged,
+  ITEM,
   signedIn,
   tokenSent,
   withRejectedReplay,
@@ -20,12 +22,6 @@ let h: Harness
 afterEach(async () => {
   await h?.close()
 })
-
-interface Echo {
-  ok: boolean
-  path: string
-  method: string
-}
 
 /**
  * ofetch re-sends a failed GET once, and to ofetch a rejected fetch is a 500 to retry. The
@@ -62,15 +58,11 @@ describe('ofetch with fetch: auth.fetch', () => {
 
     const answer = await api<Echo>('/api/items', {
       method: 'POST',
-      body: { title: 'milk', qty: 2 },
+      body: ITEM,
     })
 
     expect(answer).toMatchObject({ ok: true, method: 'POST', path: '/api/items' })
-    const body = JSON.stringify({ title: 'milk', qty: 2 })
-    expect(logged(h.server, '/api/items', { expired, fresh: await currentToken(h) })).toEqual([
-      { method: 'POST', query: '', body, token: 'expired' },
-      { method: 'POST', query: '', body, token: 'fresh' },
-    ])
+    await expectItemReplayedOnce(h, expired)
   })
 
   it('a 401 that survives the replay is thrown as ofetch FetchError 401, without a second refresh', async () => {

@@ -5,9 +5,11 @@ import type { Harness } from '../helpers.js'
 import {
   BURST,
   currentToken,
+  type Echo,
+  expectItemReplayedOnce,
   expectOneRefreshForTheBurst,
   expireToken,
-  logged,
+  ITEM,
   signedIn,
   tokenSent,
   withRejectedReplay,
@@ -20,12 +22,6 @@ let h: Harness
 afterEach(async () => {
   await h?.close()
 })
-
-interface Echo {
-  ok: boolean
-  path: string
-  method: string
-}
 
 type Json<T> = { headers: { [name: string]: unknown }; content: { 'application/json': T } }
 type Refused = Json<{ error: string }>
@@ -81,14 +77,10 @@ describe('openapi-fetch with fetch: auth.fetch', () => {
     const api = protectedClient()
     const expired = await expireToken(h)
 
-    const { data } = await api.POST('/api/items', { body: { title: 'milk', qty: 2 } })
+    const { data } = await api.POST('/api/items', { body: ITEM })
 
     expect(data).toMatchObject({ ok: true, method: 'POST', path: '/api/items' })
-    const body = JSON.stringify({ title: 'milk', qty: 2 })
-    expect(logged(h.server, '/api/items', { expired, fresh: await currentToken(h) })).toEqual([
-      { method: 'POST', query: '', body, token: 'expired' },
-      { method: 'POST', query: '', body, token: 'fresh' },
-    ])
+    await expectItemReplayedOnce(h, expired)
   })
 
   it('a 401 that survives the replay comes back as { error, response } with status 401', async () => {

@@ -11,6 +11,28 @@ export const BURST = 50
  */
 export type Carried = 'expired' | 'fresh' | 'none' | 'other'
 
+/** What the token server's protected routes answer: the recipes read it back. */
+export interface Echo {
+  ok: boolean
+  path: string
+  method: string
+}
+
+/** The JSON body every recipe POSTs, as it must arrive both times. */
+export const ITEM = { title: 'milk', qty: 2 }
+
+/**
+ * A POST of {@link ITEM} to `/api/items` met a 401 with the `expired` token and was replayed
+ * once, with the fresh token and the same bytes.
+ */
+export async function expectItemReplayedOnce(h: Harness, expired: string) {
+  const body = JSON.stringify(ITEM)
+  expect(logged(h.server, '/api/items', { expired, fresh: await currentToken(h) })).toEqual([
+    { method: 'POST', query: '', body, token: 'expired' },
+    { method: 'POST', query: '', body, token: 'fresh' },
+  ])
+}
+
 /** The token the burst started with (now refused by the server) and the one it ended with. */
 export interface Tokens {
   expired: string
