@@ -34,31 +34,37 @@ async function setup(
   return { http, fake }
 }
 
+/**
+ * Sends N requests one after another on one caller signal, then logs out: the listeners
+ * left on that signal, and how many finished requests the logout aborted.
+ */
+async function leftAfter(
+  fake: ReturnType<typeof fakeAdapter>,
+  send: (signal: AbortSignal) => Promise<unknown>,
+) {
+  const caller = new AbortController()
+  for (let i = 0; i < N; i++) await send(caller.signal)
+  const listeners = getEventListeners(caller.signal, 'abort').length
+  await auth?.logout()
+  return { listeners, abortedAfterLogout: fake.calls.filter((c) => c.signal?.aborted).length }
+}
+
 describe('held requests are released on every path', () => {
   it('adapter rejecting with a plain Error (not an AxiosError)', async () => {
     const { http, fake } = await setup(
       () => undefined,
       () => new TypeError('fetch failed'),
     )
-    const caller = new AbortController()
-    for (let i = 0; i < N; i++)
-      await http.get('/x', { signal: caller.signal }).catch(() => undefined)
-    const listeners = getEventListeners(caller.signal, 'abort').length
-    await auth?.logout()
-    const abortedAfterLogout = fake.calls.filter((c) => c.signal?.aborted).length
-    expect(listeners).toBe(0)
-    expect(abortedAfterLogout).toBe(0)
+    const left = await leftAfter(fake, (signal) =>
+      http.get('/x', { signal }).catch(() => undefined),
+    )
+    expect(left).toEqual({ listeners: 0, abortedAfterLogout: 0 })
   })
 
   it('a response interceptor registered before attach that returns response.data', async () => {
     const { http, fake } = await setup((h) => h.interceptors.response.use((r) => r.data))
-    const caller = new AbortController()
-    for (let i = 0; i < N; i++) await http.get('/x', { signal: caller.signal })
-    const listeners = getEventListeners(caller.signal, 'abort').length
-    await auth?.logout()
-    const abortedAfterLogout = fake.calls.filter((c) => c.signal?.aborted).length
-    expect(listeners).toBe(0)
-    expect(abortedAfterLogout).toBe(0)
+    const left = await leftAfter(fake, (signal) => http.get('/x', { signal }))
+    expect(left).toEqual({ listeners: 0, abortedAfterLogout: 0 })
   })
 
   it('a response error interceptor registered before attach that wraps the error', async () => {
@@ -69,14 +75,10 @@ describe('held requests are released on every path', () => {
         ),
       () => 500,
     )
-    const caller = new AbortController()
-    for (let i = 0; i < N; i++)
-      await http.get('/x', { signal: caller.signal }).catch(() => undefined)
-    const listeners = getEventListeners(caller.signal, 'abort').length
-    await auth?.logout()
-    const abortedAfterLogout = fake.calls.filter((c) => c.signal?.aborted).length
-    expect(listeners).toBe(0)
-    expect(abortedAfterLogout).toBe(0)
+    const left = await leftAfter(fake, (signal) =>
+      http.get('/x', { signal }).catch(() => undefined),
+    )
+    expect(left).toEqual({ listeners: 0, abortedAfterLogout: 0 })
   })
 
   it('a request transformer placed after ours that throws (axios docs: [...defaults.transformRequest, fn])', async () => {
