@@ -215,15 +215,24 @@ describe('4: never replayed as another user', () => {
   })
 })
 
+/**
+ * Signs `harness` in, its instance keeping every response's config, as a retry library
+ * keeps `error.config` to send it again later.
+ */
+async function signedInKeepingConfigs(harness: Harness): Promise<InternalAxiosRequestConfig[]> {
+  const seen: InternalAxiosRequestConfig[] = []
+  harness.http.interceptors.response.use((response) => {
+    seen.push(response.config)
+    return response
+  })
+  await harness.signIn()
+  return seen
+}
+
 describe('5: no old token through another interceptor', () => {
   it('a config re-sent after logout (retry-library style) leaves without the token', async () => {
     h = await createHarness()
-    const seen: InternalAxiosRequestConfig[] = []
-    h.http.interceptors.response.use((response) => {
-      seen.push(response.config)
-      return response
-    })
-    await h.signIn()
+    const seen = await signedInKeepingConfigs(h)
     await h.http.get('/api/resource')
     await h.auth.logout()
     await h.http.request(seen[0] as InternalAxiosRequestConfig).catch(() => undefined)
@@ -234,12 +243,7 @@ describe('5: no old token through another interceptor', () => {
 
   it('the replay marker does not travel: a replayed config re-sent later is refreshed and replayed again', async () => {
     h = await createHarness()
-    const seen: InternalAxiosRequestConfig[] = []
-    h.http.interceptors.response.use((response) => {
-      seen.push(response.config)
-      return response
-    })
-    await h.signIn()
+    const seen = await signedInKeepingConfigs(h)
     h.server.expireAccessTokens()
     await h.http.get('/api/resource') // 401, refresh, replay: the replay's config is seen
     const replayed = seen.at(-1) as InternalAxiosRequestConfig
@@ -616,12 +620,7 @@ describe('found by the adversarial review of the fixes', () => {
 
   it("a config of Alice's session re-sent after 33 of Bob's refreshes is still refused", async () => {
     h = await createHarness()
-    const seen: InternalAxiosRequestConfig[] = []
-    h.http.interceptors.response.use((response) => {
-      seen.push(response.config)
-      return response
-    })
-    await h.signIn()
+    const seen = await signedInKeepingConfigs(h)
     await h.http.get('/api/resource')
     const alices = seen[0] as InternalAxiosRequestConfig
     await h.auth.logout()
