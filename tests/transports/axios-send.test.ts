@@ -56,6 +56,12 @@ async function protect(
 const withToken = (server: TestAuthServer) =>
   server.requests.filter((request) => request.authorization !== undefined)
 
+/** The request reached `server` once, and without the token. */
+function expectReachedWithoutToken(server: TestAuthServer) {
+  expect(server.requests).toHaveLength(1)
+  expect(withToken(server)).toEqual([])
+}
+
 describe('axios: the token goes where axios really sends the request', () => {
   it('an interceptor that builds a new config for another origin sends it without the token', async () => {
     // Attack A1: a config from scratch (no transformRequest) that reuses the headers.
@@ -71,8 +77,7 @@ describe('axios: the token goes where axios really sends the request', () => {
     )
     await protect(http, api)
     await http.get('/public').catch(() => undefined)
-    expect(other.requests).toHaveLength(1)
-    expect(withToken(other)).toEqual([])
+    expectReachedWithoutToken(other)
   })
 
   it('an interceptor that empties transformRequest and moves baseURL sends no token there', async () => {
@@ -86,8 +91,7 @@ describe('axios: the token goes where axios really sends the request', () => {
     })
     await protect(http, api)
     await http.get('/public').catch(() => undefined)
-    expect(other.requests).toHaveLength(1)
-    expect(withToken(other)).toEqual([])
+    expectReachedWithoutToken(other)
   })
 
   it('an interceptor that sets one transformRequest function and moves baseURL sends no token there', async () => {
@@ -101,8 +105,7 @@ describe('axios: the token goes where axios really sends the request', () => {
     })
     await protect(http, api)
     await http.post('/public', { a: 1 }).catch(() => undefined)
-    expect(other.requests).toHaveLength(1)
-    expect(withToken(other)).toEqual([])
+    expectReachedWithoutToken(other)
   })
 
   it('a URL object moved to another port in place carries no token', async () => {
@@ -115,8 +118,7 @@ describe('axios: the token goes where axios really sends the request', () => {
     })
     await protect(http, api)
     await http.get(new URL(`${api.url}/public`) as unknown as string).catch(() => undefined)
-    expect(other.requests).toHaveLength(1)
-    expect(withToken(other)).toEqual([])
+    expectReachedWithoutToken(other)
   })
 
   it('allowAbsoluteUrls turned off sends the request to baseURL, which gets no token', async () => {
@@ -129,8 +131,7 @@ describe('axios: the token goes where axios really sends the request', () => {
     })
     await protect(http, api)
     await http.get(`${api.url}/public`).catch(() => undefined)
-    expect(other.requests).toHaveLength(1)
-    expect(withToken(other)).toEqual([])
+    expectReachedWithoutToken(other)
   })
 
   it('a URL object as url may wait for the token, then goes out', async () => {
