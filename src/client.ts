@@ -10,7 +10,10 @@ import { type AuthMachine, configureAuthMachine, DEFAULT_TIMING } from '../machi
 import { DEFAULT_RETRY, type RetryPolicy } from '../machines/timing.js'
 import type { Session } from '../machines/types.js'
 import { type Clock, systemClock } from './clock.js'
-import { createCoordinator } from './coordinate.js'
+import { createCoordinator } from './coordination/refresh.js'
+import type { CrossTabOptions } from './coordination/tabs/crossTab.js'
+import { tabsCoordinator } from './coordination/tabs/index.js'
+import type { Coordination, Coordinator, CoordinatorMessage } from './coordination/types.js'
 import { AuthError, errorName } from './errors.js'
 import { createInspection } from './inspection.js'
 import { type AttachTo, createOriginCheck, defaultAttachTo, type OriginPolicy } from './origin.js'
@@ -20,13 +23,6 @@ import { createRequestQueue, type RequestQueue } from './queue.js'
 import { createRefresher, defaultIsRefreshRejected, type RefreshFunction } from './refresh.js'
 import { sessionFromTokens, type TokenResponse } from './session.js'
 import { memorySession, type TokenStorage } from './storage.js'
-import {
-  type CrossTab,
-  type CrossTabOptions,
-  createCrossTab,
-  type TabMessage,
-} from './tabs/crossTab.js'
-import { crossTabName, releaseCrossTabName } from './tabs/scope.js'
 import { type AuthFetch, createAuthFetch } from './transports/fetch.js'
 import { listenForWake } from './wake.js'
 
@@ -90,6 +86,12 @@ export interface AuthClientOptions {
    * Each missing browser API degrades to in-tab behaviour.
    */
   crossTab?: boolean | CrossTabOptions
+  /**
+   * Shares the session with clients elsewhere: `tabsCoordinator()` (the browser default,
+   * what `crossTab` configures) or `redisCoordinator()` from `auth-machine/redis` for the
+   * processes of a Node service. `false`: this client alone. Not together with `crossTab`.
+   */
+  coordinator?: Coordinator | false
   /** Time source for expiry, timers and backoff. Default: the system clock. For tests. */
   clock?: Clock
 }
@@ -139,11 +141,21 @@ export interface AuthClient {
   dispose(): void
 }
 
-function crossTabOptions(option: AuthClientOptions['crossTab']): CrossTabOptions | undefined {
+function coordinatorOf(options: AuthClientOptions): Coordinator | undefined {
+  const { coordinator, crossTab } = options
+  if (coordinator !== undefined) {
+    if (crossTab !== undefined) {
+      throw new AuthError(
+        'Pass either `coordinator` or `crossTab`, not both: `crossTab` configures the tabs coordinator.',
+        'INVALID_OPTIONS',
+      )
+    }
+    return coordinator || undefined
+  }
   const inBrowser = typeof window !== 'undefined' && typeof BroadcastChannel !== 'undefined'
-  if (option === undefined) return inBrowser ? {} : undefined
-  if (option === false) return undefined
-  return option === true ? {} : option
+  if (crossTab === undefined) return inBrowser ? tabsCoordinator() : undefined
+  if (crossTab === false) return undefined
+  return tabsCoordinator(crossTab === true ? {} : crossTab)
 }
 
 function retryPolicy(retry: AuthClientOptions['retry']): RetryPolicy {
@@ -188,11 +200,23 @@ export function createClientCore(
   let actor: Actor<AuthMachine>
   const send = (event: Parameters<Actor<AuthMachine>['send']>[0]) => actor.send(event)
 
-  const tabOptions = crossTabOptions(options.crossTab)
-  const tabName = tabOptions && crossTabName(tabOptions.name, attachTo, storage)
-  const tabs: CrossTab | undefined = tabName
-    ? createCrossTab({ name: tabName }, (message) => onTabMessage(message))
-    : undefined
+  // Another tab's or process's news, as machine events: the statechart decides what they mean here.
+  const deliver = (message: CoordinatorMessage) => {
+    if (message.type === 'ended') return send({ type: 'SESSION_ENDED' })
+    send({
+      type: message.reason === 'login' ? 'LOGIN' : 'SESSION_SYNCED',
+      session: message.session,
+    })
+  }
+  const coordination: Coordination | undefined = coordinatorOf(options)?.open({
+    deliver,
+    current: () => actor.getSnapshot().context.session,
+    now,
+    warn,
+    refreshTimeout,
+    attachTo,
+    storage,
+  })
 
   const refresher = createRefresher({
     refresh: options.refresh,
@@ -206,7 +230,7 @@ export function createClientCore(
     answeredLate: (session, generation) => send({ type: 'REFRESH_ANSWERED', session, generation }),
     coordinate: createCoordinator({
       reread: () => persistence.reread(),
-      tabs,
+      coordination,
       now,
       // A logout elsewhere seen inside the lock ends the session here as its message would.
       ended: () => send({ type: 'SESSION_ENDED' }),
@@ -242,28 +266,16 @@ export function createClientCore(
   const inspect = createInspection(options.inspect)
   actor = createActor(machine, { clock, ...(inspect ? { inspect } : {}) })
 
-  // Another tab's news, as machine events: the statechart decides what they mean here.
-  const onTabMessage = (message: TabMessage) => {
-    if (message.type === 'ended') return send({ type: 'SESSION_ENDED' })
-    if (message.type === 'hello') {
-      const { session } = actor.getSnapshot().context
-      if (session) tabs?.tell({ type: 'session', reason: 'login', session })
-      return
-    }
-    send({
-      type: message.reason === 'login' ? 'LOGIN' : 'SESSION_SYNCED',
-      session: message.session,
-    })
-  }
-
   const subscription = actor.subscribe((snapshot) => persistence.save(snapshot.context.session))
   actor.start()
 
-  const restored = persistence.restored.then((session) => {
-    if (!session) return tabs?.tell({ type: 'hello' }) // open tabs may hand theirs over
+  const restored = persistence.restored.then(async (stored) => {
+    // Without a stored session, the shared one (other tabs, other processes) is taken.
+    const session = stored ?? (await coordination?.restore())
+    if (!session) return
     const event = { type: 'RESTORED', session } as const
     // Marked as stored first, so taking it over writes nothing back.
-    if (actor.getSnapshot().can(event)) persistence.adopt(session)
+    if (stored && actor.getSnapshot().can(event)) persistence.adopt(session)
     send(event)
   })
   // A login or logout before the read finished makes it moot: requests need not wait for it.
@@ -277,11 +289,11 @@ export function createClientCore(
   const ready = Promise.race([restored, decided])
   const queue = createRequestQueue(actor, now, ready)
 
-  const announce = async (message: TabMessage) => {
+  const announce = async (message: CoordinatorMessage) => {
     try {
-      await tabs?.announce(message, now())
+      await coordination?.announce(message)
     } catch (error) {
-      warn(`could not share the session with other tabs (${errorName(error)}).`)
+      warn(`could not share the session (${errorName(error)}).`)
     }
   }
 
@@ -347,8 +359,7 @@ export function createClientCore(
     wake,
     dispose() {
       refresher.abandon()
-      tabs?.close()
-      if (tabName) releaseCrossTabName(tabName, attachTo)
+      coordination?.close()
       for (const detach of detachers) detach()
       detachers.clear()
       stopWakeListeners()

@@ -9,6 +9,15 @@ export type {
   Session,
 } from '../machines/types.js'
 export type { Clock } from './clock.js'
+export type { CrossTabOptions } from './coordination/tabs/crossTab.js'
+export { tabsCoordinator } from './coordination/tabs/index.js'
+export { CrossTabScopeError } from './coordination/tabs/scope.js'
+export type {
+  Coordination,
+  Coordinator,
+  CoordinatorContext,
+  CoordinatorMessage,
+} from './coordination/types.js'
 export {
   AuthError,
   type AuthErrorCode,
@@ -33,6 +42,4 @@ export {
   type TokenStorage,
   type WebStorageOptions,
 } from './storage.js'
-export type { CrossTabOptions } from './tabs/crossTab.js'
-export { CrossTabScopeError } from './tabs/scope.js'
 export type { AuthFetch, AuthRequestInit } from './transports/fetch.js'

@@ -1,7 +1,11 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import {
+  CrossTabScopeError,
+  crossTabName,
+  releaseCrossTabName,
+} from '../../src/coordination/tabs/scope.js'
 import { type AuthError, memorySession, type TokenStorage } from '../../src/index.js'
-import { CrossTabScopeError, crossTabName, releaseCrossTabName } from '../../src/tabs/scope.js'
 import { createTestAuthServer, type TestAuthServer } from '../../src/testing/index.js'
 import { launchChromium } from './chromium.js'
 import { startPageServer } from './pageServer.js'
@@ -168,7 +172,7 @@ describe('cross-tab scope, in Chromium', () => {
     const [tab] = (await openTabs(1)) as [Page]
     // A string, so the test runner's rewriting of `import()` stays out of the page.
     const inChromium = await tab.evaluate(`
-      import('/dist/src/tabs/scope.js').then(({ crossTabName }) =>
+      import('/dist/src/coordination/tabs/scope.js').then(({ crossTabName }) =>
         crossTabName(undefined, [${JSON.stringify(apiA.url)}, /^https:\\/\\/[a-z]+\\.partner\\.example$/i], {
           id: 'local:app', get: () => null, set() {}, remove() {},
         }))`)

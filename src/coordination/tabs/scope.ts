@@ -1,6 +1,6 @@
-import { AuthError } from '../errors.js'
-import type { AttachTo } from '../origin.js'
-import type { TokenStorage } from '../storage.js'
+import { AuthError } from '../../errors.js'
+import type { AttachTo } from '../../origin.js'
+import type { TokenStorage } from '../../storage.js'
 
 /**
  * Two clients in one page would share a default cross-tab name while their scopes differ

@@ -1,4 +1,4 @@
-import type { Session } from '../../machines/types.js'
+import type { Session } from '../../../machines/types.js'
 
 /**
  * The cross-tab record: the latest session any tab obtained, or the moment one logged out.

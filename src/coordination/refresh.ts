@@ -1,14 +1,14 @@
-import type { Session } from '../machines/types.js'
-import type { RefreshCoordinator } from './refresh.js'
-import { isNewerSession, isSameSession } from './session.js'
-import type { CrossTab } from './tabs/crossTab.js'
+import type { Session } from '../../machines/types.js'
+import type { RefreshCoordinator } from '../refresh.js'
+import { isNewerSession, isSameSession } from '../session.js'
+import type { Coordination } from './types.js'
 
 /** What the refresh coordination reads and tells. */
 export interface CoordinationOptions {
   /** The session in storage now (bounded read). */
   reread: () => Promise<Session | null>
-  /** The other tabs, when cross-tab coordination is on. */
-  tabs: CrossTab | undefined
+  /** The other tabs or processes, when a coordinator is on. */
+  coordination: Coordination | undefined
   now: () => number
   /** The session ended elsewhere while this refresh waited for its turn. */
   ended: () => void
@@ -45,13 +45,13 @@ function aborted(signal: AbortSignal): Promise<never> {
 class Replaced extends Error {}
 
 /**
- * Where a refresh call runs: under the tabs' lock when there are tabs, and in every case
+ * Where a refresh call runs: under the coordinator's lock when there is one (tabs, Redis), and in every case
  * after a look at the storage. Another client persisting to the same storage (another tab
  * without cross-tab, another process) may have rotated the refresh token already: its
  * session is taken instead of spending the token a second time.
  */
 export function createCoordinator(options: CoordinationOptions): RefreshCoordinator {
-  const { reread, tabs, now, ended, replaced, storageKey, patience } = options
+  const { reread, coordination, now, ended, replaced, storageKey, patience } = options
   const turnOf = () =>
     typeof storageKey === 'string' ? turnsById.get(storageKey) : turnsByAdapter.get(storageKey)
   const take = (turn: Turn) =>
@@ -78,7 +78,9 @@ export function createCoordinator(options: CoordinationOptions): RefreshCoordina
       take({ done: mine.catch(() => undefined), startedAt: now() })
       return mine
     }
-    const result = await (tabs ? tabs.refresh(session, now(), signal, spend, ended) : spend())
+    const result = await (coordination
+      ? coordination.refresh(session, now(), signal, spend, ended)
+      : spend())
     // A newer session of another sign-in (another user, a new login elsewhere) is never a
     // refresh of this one: what waited must not be sent with it. It arrives as a login.
     if (!isSameSession(result, session)) {

@@ -1,5 +1,6 @@
-import type { Session } from '../../machines/types.js'
-import { isNewerSession } from '../session.js'
+import type { Session } from '../../../machines/types.js'
+import { isNewerSession } from '../../session.js'
+import { type Coordination, EndedElsewhere } from '../types.js'
 import { openSharedRecord, type SharedRecord, type SharedRecordStore } from './sharedRecord.js'
 
 /** Options of cross-tab coordination; `true` takes the defaults. */
@@ -29,22 +30,13 @@ export interface CrossTab {
    * again: a session another tab obtained meanwhile is returned instead of spending the
    * refresh token, and a logout elsewhere calls `ended()` and discards the result.
    */
-  refresh(
-    current: Session,
-    startedAt: number,
-    signal: AbortSignal,
-    refresh: () => Promise<Session>,
-    ended: () => void,
-  ): Promise<Session>
+  refresh: Coordination['refresh']
   close(): void
 }
 
 function endedSince(record: SharedRecord | undefined, since: number): boolean {
   return record?.kind === 'ended' && record.at >= since
 }
-
-/** Thrown inside the lock when the session ended in another tab; the machine has moved on. */
-class EndedElsewhere extends Error {}
 
 /**
  * Cross-tab coordination from whatever this runtime offers: BroadcastChannel for hand-over,

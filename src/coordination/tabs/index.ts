@@ -1,0 +1,40 @@
+import type { Coordinator } from '../types.js'
+import { type CrossTabOptions, createCrossTab } from './crossTab.js'
+import { crossTabName, releaseCrossTabName } from './scope.js'
+
+/**
+ * The browser driver: the tabs of one profile share a session. One refresh per expiry under
+ * a Web Lock, sessions and logouts handed over a BroadcastChannel, the lock-time re-check
+ * read from IndexedDB. Each missing browser API degrades to in-tab behaviour. The default
+ * coordinator in browsers.
+ *
+ * @throws {@link CrossTabScopeError} (when the client is created) if another client of this
+ * page holds the default name with a different scope.
+ */
+export function tabsCoordinator(options: CrossTabOptions = {}): Coordinator {
+  return {
+    open(context) {
+      const name = crossTabName(options.name, context.attachTo, context.storage)
+      const tabs = createCrossTab({ name }, (message) => {
+        if (message.type !== 'hello') return context.deliver(message)
+        // A new tab without a session asks for ours.
+        const session = context.current()
+        if (session) tabs.tell({ type: 'session', reason: 'login', session })
+      })
+      return {
+        async restore() {
+          // The open tabs answer with their session, which arrives as a message.
+          tabs.tell({ type: 'hello' })
+          return undefined
+        },
+        announce: (message) => tabs.announce(message, context.now()),
+        refresh: (current, startedAt, signal, refresh, ended) =>
+          tabs.refresh(current, startedAt, signal, refresh, ended),
+        close() {
+          tabs.close()
+          releaseCrossTabName(name, context.attachTo)
+        },
+      }
+    },
+  }
+}

@@ -1,0 +1,60 @@
+import type { Session } from '../../machines/types.js'
+import type { AttachTo } from '../origin.js'
+import type { TokenStorage } from '../storage.js'
+
+/** What one client tells the others (other tabs, other processes) about its session. */
+export type CoordinatorMessage =
+  | { type: 'session'; reason: 'login' | 'refresh'; session: Session }
+  | { type: 'ended' }
+
+/** What a coordinator gets from the client it coordinates. */
+export interface CoordinatorContext {
+  /** News from elsewhere; the client turns it into machine events, and the machine decides. */
+  deliver(message: CoordinatorMessage): void
+  /** The session this client holds now: to answer a newcomer, or to repopulate a store. */
+  current(): Session | null
+  now(): number
+  warn(message: string): void
+  /** The client's `refreshTimeout`: how long a refresh may wait for the coordinator. */
+  refreshTimeout: number
+  /** What a default coordination name is scoped by. */
+  attachTo: AttachTo
+  storage: TokenStorage
+}
+
+/** A coordinator at work for one client. */
+export interface Coordination {
+  /**
+   * The shared session, for a client that starts without one. `undefined` when there is
+   * none (or when it arrives later through `deliver`). Never rejects.
+   */
+  restore(): Promise<Session | undefined>
+  /** Tells the others about a login or logout made here, and records it. */
+  announce(message: CoordinatorMessage): Promise<void>
+  /**
+   * Runs `refresh` as the one refresh of every client sharing the session. A session another
+   * client obtained meanwhile is returned instead of spending the refresh token; a logout
+   * elsewhere calls `ended()` and rejects.
+   */
+  refresh(
+    current: Session,
+    startedAt: number,
+    signal: AbortSignal,
+    refresh: () => Promise<Session>,
+    ended: () => void,
+  ): Promise<Session>
+  close(): void
+}
+
+/**
+ * Shares one session between clients that cannot share memory: the tabs of a browser
+ * profile ({@link tabsCoordinator}) or the processes of a service (`redisCoordinator` from
+ * `auth-machine/redis`). Passed as the `coordinator` option.
+ */
+export interface Coordinator {
+  /** Starts coordinating one client. Called once, by `createAuthClient`. */
+  open(context: CoordinatorContext): Coordination
+}
+
+/** Thrown inside a coordinated refresh when the session ended elsewhere; the machine has moved on. */
+export class EndedElsewhere extends Error {}
