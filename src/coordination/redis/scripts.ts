@@ -1,0 +1,54 @@
+// The Lua scripts the Redis driver runs. Each is one atomic step; none reads a token (the
+// record's data may be sealed), only the version, kind and lock owner, which are not secret.
+
+/** The record's fields, and the server's clock in ms: ages are measured on Redis' clock. */
+export const READ = `
+local r = redis.call('HMGET', KEYS[1], 'v', 'k', 'd', 't', 'r', 'i')
+local t = redis.call('TIME')
+return { t[1], t[2], r[1] or '', r[2] or '', r[3] or '', r[4] or '', r[5] or '', r[6] or '' }
+`
+
+/**
+ * Compare-and-set on the version, the fencing token: written only over an older version, or
+ * over a session of the same version when it is an end. A sign-in's end wins over every
+ * session of that sign-in whatever their versions (refreshes made apart during an outage),
+ * and no session of an ended sign-in is written again. Announced on the channel in the same
+ * step. ARGV: version, kind ('s' | 'e'), data, reason ('l' | 'r'), channel, writer id,
+ * sign-in id ('' when unknown). Returns the version written, or 0.
+ */
+export const WRITE = `
+local cur = redis.call('HMGET', KEYS[1], 'v', 'k', 'i')
+local current = tonumber(cur[1] or '0')
+local version = tonumber(ARGV[1])
+local kind = ARGV[2]
+local same = ARGV[7] ~= '' and cur[3] == ARGV[7]
+if same and cur[2] == 'e' and kind == 's' then return 0 end
+if same and cur[2] == 's' and kind == 'e' then
+  if version <= current then version = current + 1 end
+elseif current > version or (current == version and not (kind == 'e' and cur[2] == 's')) then
+  return 0
+end
+local t = redis.call('TIME')
+local ms = string.format('%d', t[1] * 1000 + math.floor(t[2] / 1000))
+redis.call('HSET', KEYS[1], 'v', version, 'k', kind, 'd', ARGV[3], 't', ms, 'r', ARGV[4], 'i', ARGV[7])
+redis.call('PUBLISH', ARGV[5], cjson.encode({ v = version, k = kind, from = ARGV[6] }))
+return version
+`
+
+/** Extends the lock while its owner still holds it. ARGV: owner, ttl. */
+export const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`
+
+/** Releases the lock only if its owner still holds it, and wakes the waiters. ARGV: owner, channel. */
+export const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], '{"unlocked":true}')
+  return 1
+end
+return 0
+`
