@@ -1,5 +1,7 @@
 import { expect } from 'vitest'
 import type { AuthContext, QueuedRequest } from '../../machines/index.js'
+import type { Session } from '../../machines/types.js'
+import type { Coordination } from '../../src/coordination/types.js'
 import {
   LoggedOutError,
   memorySession,
@@ -8,6 +10,7 @@ import {
   SessionExpiredError,
   type TokenStorage,
 } from '../../src/index.js'
+import { redisCoordinator } from '../../src/redis.js'
 import { sessionFromTokens } from '../../src/session.js'
 import {
   createTestAuthServer,
@@ -62,6 +65,87 @@ interface Tracked {
 }
 
 let channels = 0
+
+/**
+ * Where the other clients of the session live: other tabs (BroadcastChannel, the default
+ * coordinator's) or other processes sharing a Redis at `redisUrl`.
+ */
+export type Elsewhere = { kind: 'tabs' } | { kind: 'redis'; redisUrl: string }
+
+interface OtherClients {
+  /** The coordination option of every client of the session. */
+  options: { crossTab: { name: string } } | { coordinator: ReturnType<typeof redisCoordinator> }
+  /**
+   * Another client got `session` by a refresh (of this sign-in or a crossing one), once it
+   * has seen `predecessor`, the access token it refreshed.
+   */
+  refreshed(session: Session, predecessor: string | undefined, now: () => number): Promise<void>
+  close(): void
+}
+
+function otherClients(elsewhere: Elsewhere): OtherClients {
+  const name = `model-${process.pid}-${++channels}`
+  if (elsewhere.kind === 'tabs') {
+    return {
+      options: { crossTab: { name } },
+      async refreshed(session) {
+        const channel = new BroadcastChannel(`${name}:session`)
+        channel.postMessage({ type: 'session', reason: 'refresh', session })
+        channel.close()
+      },
+      close: () => undefined,
+    }
+  }
+  const coordinator = redisCoordinator({ url: elsewhere.redisUrl, key: name })
+  // Another process, which learns sessions only from Redis, as a real one does.
+  let other: Coordination | undefined
+  let held: Session | null = null
+  const seen = new Set<string>()
+  const news = new Set<() => void>()
+  const open = (now: () => number): Coordination => {
+    other ??= coordinator.open({
+      deliver: (message) => {
+        if (message.type === 'session') seen.add(message.session.accessToken)
+        for (const wake of news) wake()
+      },
+      current: () => held,
+      now,
+      warn: (message) => {
+        throw new Error(`the other process warned: ${message}`)
+      },
+      refreshTimeout: MODEL_TIMING.refreshTimeout,
+      attachTo: [],
+      storage: memorySession(),
+    })
+    return other
+  }
+  return {
+    options: { coordinator },
+    // Another process's refresh, as its driver writes and announces it: of a session it has
+    // seen in Redis, never of one it could not know yet.
+    async refreshed(session, predecessor, now) {
+      const peer = open(now)
+      const restored = await peer.restore()
+      if (restored) seen.add(restored.accessToken)
+      if (predecessor !== undefined && !seen.has(predecessor)) {
+        await watchdog(
+          new Promise<void>((resolve) => {
+            const wake = () => {
+              if (!seen.has(predecessor)) return
+              news.delete(wake)
+              resolve()
+            }
+            news.add(wake)
+          }),
+          'the other process to see the session it refreshes',
+        )
+      }
+      held = session
+      await peer.announce({ type: 'session', reason: 'refresh', session })
+    },
+    close: () => other?.close(),
+  }
+}
 
 /** An error in a line: class, code and HTTP status, never the whole request object. */
 function describeError(error: unknown): string {
@@ -158,7 +242,7 @@ export interface FaultOffsets {
  * - `TOKEN_REJECTED`: a probe request sent with that generation's token and parked at the
  *   server (`hold`), answered 401 when the path says (expired, or a stale generation);
  * - `REQUEST_ABORTED`: the `AbortController` of the oldest queued request;
- * - `SESSION_SYNCED` / `SESSION_ENDED`: a second client on the same `crossTab` channel logs
+ * - `SESSION_SYNCED` / `SESSION_ENDED`: another tab (the same `crossTab` channel) or another process (the same Redis key) refreshes or logs
  *   in / out;
  * - the refresh call: parked at the server (`hold`) and released when the path says, with a
  *   queued fault for a failure (401/400/403 or a revocation; 500/503/429/reset/malformed);
@@ -172,6 +256,7 @@ export async function runOnClient(
   path: ModelPath,
   offsets: FaultOffsets = { rejected: 0, transient: 0 },
   transport: Transport = 'axios',
+  elsewhere: Elsewhere = { kind: 'tabs' },
 ): Promise<ClientRun> {
   const faults = { ...offsets }
   const clock: SleepableClock = createSleepableClock(MODEL_START)
@@ -182,7 +267,7 @@ export async function runOnClient(
   })
   const conditions = createConditions()
   const log = createTransitionLog(conditions.notify)
-  const crossTab = { name: `model-${process.pid}-${++channels}` }
+  const others = otherClients(elsewhere)
   const warnings: string[] = []
   // A path that starts with RESTORED finds a session in storage, read when the path says.
   const restoring = path.steps[0]?.event.type === 'RESTORED'
@@ -201,7 +286,7 @@ export async function runOnClient(
   const client = createTransportClient(transport, server.url, {
     clock,
     storage,
-    crossTab,
+    ...others.options,
     refreshMargin: MODEL_TIMING.refreshMargin,
     refreshTimeout: MODEL_TIMING.refreshTimeout,
     retry: MODEL_TIMING.retry,
@@ -241,25 +326,23 @@ export async function runOnClient(
   const signIn = () => signInAt(server.url)
 
   /**
-   * Another tab's news, as it reaches this one: a session message on the channel, for this
-   * sign-in (its refresh) or for another sign-in.
+   * Another tab's or process's news, as it reaches this one: a refreshed session, of this
+   * sign-in or of another one.
    */
   const refreshedElsewhere = async (signIn: 'same' | 'other'): Promise<void> => {
-    const channel = new BroadcastChannel(`${crossTab.name}:session`)
     const current = auth.actor.getSnapshot().context.session
     const session = sessionFromTokens(
       await signInAt(server.url),
       clock.now(),
       signIn === 'same' ? current : undefined,
     )
-    channel.postMessage({ type: 'session', reason: 'refresh', session })
-    channel.close()
+    await others.refreshed(session, current?.accessToken, clock.now)
   }
 
-  /** Another tab on the same channel, which never runs a timer or a refresh of its own. */
+  /** Another tab or process, which never runs a timer or a refresh of its own. */
   const otherTab = () =>
     createTransportClient(transport, server.url, {
-      crossTab,
+      ...others.options,
       clock: { now: clock.now, setTimeout: () => 0, clearTimeout: () => undefined },
       onWarning: (message) => warnings.push(message),
       refresh: () => Promise.reject(new Error('the other tab does not refresh in these paths')),
@@ -548,6 +631,7 @@ export async function runOnClient(
       )
     } finally {
       subscription.unsubscribe()
+      others.close()
       auth.dispose()
       await server.close()
     }
