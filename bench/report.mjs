@@ -7,6 +7,7 @@ import { EXPIRED_ANALYSIS, OVERHEAD_ANALYSIS, REJECTED_ANALYSIS } from './analys
 import { burstGoals, burstSection } from './reportBursts.mjs'
 import { int, kb, label, plural, table, yes } from './reportFormat.mjs'
 import { OVERHEAD_GOAL, overheadSection } from './reportOverhead.mjs'
+import { redisSection } from './reportRedis.mjs'
 import { sizeSection } from './reportSize.mjs'
 import { counts, fmt, median, range, summary } from './stats.mjs'
 import { AAR_NO_DEDUP, LIBRARIES } from './subjects.mjs'
@@ -197,6 +198,7 @@ ${plural(runs.burst, 'run')}, each a fresh process with one unmeasured burst of 
   const late = late401Section(data.late401)
   const memory = memorySection(data.memory)
   const size = sizeSection(data.size, versions.esbuild)
+  const redis = redisSection(data.redis)
 
   const goals = [
     ...overhead.verdicts.worlds.map((w) => [
@@ -232,6 +234,11 @@ ${plural(runs.burst, 'run')}, each a fresh process with one unmeasured burst of 
       '5. size: each framework binding under 1 KB',
       size.verdicts.binding.ok,
       `\`auth-machine/react\` ${int(size.verdicts.binding.bytes)} bytes`,
+    ],
+    [
+      '6. Redis: 1 refresh per expiry, 0 reuse detections, 1–16 processes',
+      redis.verdicts.oneRefresh && redis.verdicts.noReuse && redis.verdicts.signedIn,
+      '',
     ],
   ]
 
@@ -272,6 +279,8 @@ ${table(
 | axios-jwt | ${versions['axios-jwt']} |
 | ky | ${versions.ky} |
 | esbuild (size) | ${versions.esbuild} |
+| redis (node-redis, for \`auth-machine/redis\`) | ${versions.redis} |
+| redis-server | ${data.redis.redisVersion} |
 
 The load average is there because the machine may be shared: timings from a loaded machine
 are noisier (see the min–max), which is why every timed figure is a median over fresh
@@ -304,16 +313,19 @@ ${rejected.body}
 ${late.body}
 ${memory.body}
 ${size.body}
+${redis.body}
 ## Running it
 
 \`npm run bench\` rebuilds \`dist/\` and runs everything (a few minutes on 2 cores); it is not
 part of \`npm test\`. \`BENCH_RUNS=<n>\` changes the number of runs, \`BENCH_QUICK=1\` makes a
 smoke run. Network traffic is loopback only (127.0.0.1). Sources: \`bench/run.mjs\` (driver
 and this page's data), \`overhead.mjs\`, \`burst.mjs\`, \`late401.mjs\`, \`memory.mjs\`, \`size.mjs\`,
-\`subjects.mjs\` and \`fetchSubjects.mjs\` (the setups above), \`backend.mjs\` (the in-process
+\`subjects.mjs\` and \`fetchSubjects.mjs\` (the setups above), \`redis.mjs\` with \`redisWorker.mjs\`
+and \`redisClient.mjs\` (section 6), \`backend.mjs\` (the in-process
 adapter and \`fetch\`), \`server.mjs\` + \`remote.mjs\` (the token server in its own process),
-\`naive.mjs\`, \`report.mjs\` with \`reportOverhead.mjs\`, \`reportBursts.mjs\`, \`reportSize.mjs\`
-and \`analysis.mjs\` (the page).
+\`naive.mjs\`, \`report.mjs\` with \`reportOverhead.mjs\`, \`reportBursts.mjs\`, \`reportSize.mjs\`,
+\`reportRedis.mjs\` and \`analysis.mjs\` (the page). Section 6 needs redis-server installed
+(\`apt-get install -y redis-server\`); without it the run fails rather than skip the section.
 \`node --expose-gc bench/profile-burst.mjs [N ...]\` (after \`npm run build\`; not part of the
 run) profiles one auth-machine burst and lists the library's hot spots, with each function's
 cost per request at the smallest and largest N.

@@ -111,9 +111,10 @@ const versions = {
   'axios-auth-refresh': version('axios-auth-refresh'),
   'axios-jwt': version('axios-jwt'),
   ky: version('ky'),
+  redis: version('redis'),
 }
 
-log(`1/5 overhead per request: ${RUNS.overhead} runs`)
+log(`1/6 overhead per request: ${RUNS.overhead} runs`)
 const overhead = []
 for (let run = 0; run < RUNS.overhead; run += 1) {
   // One process per transport (see overhead.mjs); a run's figures are the two together.
@@ -129,7 +130,7 @@ for (let run = 0; run < RUNS.overhead; run += 1) {
   log(`  run ${run + 1}/${RUNS.overhead} done (${elapsed()})`)
 }
 
-log(`2/5 bursts: ${RUNS.burst} runs of each kind`)
+log(`2/6 bursts: ${RUNS.burst} runs of each kind`)
 const expiredSizes = quick ? [10, 100, 1000] : SIZES.expired
 const bursts = { expired: [], rejected: [] }
 for (let run = 0; run < RUNS.burst; run += 1) {
@@ -141,12 +142,12 @@ for (let run = 0; run < RUNS.burst; run += 1) {
   log(`  run ${run + 1}/${RUNS.burst} done (${elapsed()})`)
 }
 
-log(`3/5 late 401: ${RUNS.late401} runs`)
+log(`3/6 late 401: ${RUNS.late401} runs`)
 const late401 = []
 for (let run = 0; run < RUNS.late401; run += 1) late401.push(await node('late401.mjs', [run]))
 log(`  done (${elapsed()})`)
 
-log(`4/5 memory: ${RUNS.memory} fresh processes per library, 2 at a time`)
+log(`4/6 memory: ${RUNS.memory} fresh processes per library, 2 at a time`)
 const memory = await pool(
   Array.from({ length: RUNS.memory }).flatMap(() =>
     LIBRARIES.map((lib) => () => node('memory.mjs', [lib], ['--expose-gc'])),
@@ -155,13 +156,17 @@ const memory = await pool(
 )
 log(`  done (${elapsed()})`)
 
-log('5/5 size')
+log('5/6 size')
 const size = await measureSizes()
 const gz = (row) => `${row.gzipped} B min+gzip (${row.minified} B min)`
 for (const row of size.rows) log(`  ${row.id ?? row.lib}: ${gz(row)}`)
 log(`  axios adapter (main − fetch): ${gz(size.adapter)}`)
 log(`  core + fetch, largest modules (minified bytes):`)
 for (const m of size.topModules) log(`    ${String(m.bytes).padStart(6)}  ${m.path}`)
+
+log('6/6 Redis coordination: one run (its own redis-server; fails if none is installed)')
+const redis = await node('redis.mjs')
+log(`  done (${elapsed()})`)
 
 machine.loadAfter = os.loadavg()
 const durationSeconds = (performance.now() - t0) / 1000
@@ -177,6 +182,7 @@ const markdown = renderReport({
   late401,
   memory,
   size,
+  redis,
 })
 writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), markdown)
 log(`wrote BENCHMARKS.md in ${elapsed()}`)

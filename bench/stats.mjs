@@ -7,6 +7,16 @@ export function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
 
+/** The `q` quantile (0–1) of the finite values, interpolated linearly between ranks. */
+export function quantile(values, q) {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b)
+  if (sorted.length === 0) return Number.NaN
+  const rank = q * (sorted.length - 1)
+  const low = Math.floor(rank)
+  const high = Math.min(low + 1, sorted.length - 1)
+  return sorted[low] + (sorted[high] - sorted[low]) * (rank - low)
+}
+
 /** `{ median, min, max, n }` of the finite values. */
 export function summary(values) {
   const finite = values.filter((v) => Number.isFinite(v))

@@ -1,5 +1,6 @@
 // Prints the closing line CI is judged by: "N passed, M failed", totalling the vitest suite
-// and the README checks (`npm run demo`, `npm start`: one each, given as exit statuses).
+// and the README checks (`npm run demo`, `npm run demo:redis`, `npm start`: one each, given as
+// exit statuses).
 // Exits non-zero when anything failed or nothing ran.
 import { readFileSync } from 'node:fs'
 
