@@ -25,6 +25,9 @@ import {
   type SkipAuthOption,
   type TokenResponse,
 } from 'auth-machine'
+import { createAuthClient as createFetchClient } from 'auth-machine/fetch'
+import { redisCoordinator } from 'auth-machine/redis'
+import { createClient } from 'redis'
 
 const http = axios.create({ baseURL: '/api' })
 declare const config: client.Configuration
@@ -63,7 +66,16 @@ auth.login({ access_token: 'a', expires_in: 'one hour' })
 // @ts-expect-error no any: fields keep their types
 auth.login({ accessToken: 'a', refreshToken: 7 })
 
-export { refreshWith4webapi, rotated }
+// (c) an app's own node-redis client as the Redis coordinator's connection
+const redis = createClient({ url: 'redis://127.0.0.1:6379' })
+const service = createFetchClient({
+  refresh: async () => ({ access_token: 'a' }),
+  coordinator: redisCoordinator({ client: redis, key: 'billing-api', lockTtl: 10_000 }),
+})
+// @ts-expect-error the coordinator needs a key
+redisCoordinator({ url: 'redis://127.0.0.1:6379' })
+
+export { refreshWith4webapi, rotated, service }
 `
 
 /** The same axios call without the package: proves the checker reports what it should. */
@@ -127,7 +139,9 @@ beforeAll(async () => {
   project = await mkdtemp(join(tmpdir(), 'auth-machine-consumer-'))
   // An ES module project, as the package is one.
   await writeFile(join(project, 'package.json'), '{ "type": "module", "private": true }')
-  for (const name of ['auth-machine', 'axios', 'openid-client', 'oauth4webapi']) await link(name)
+  for (const name of ['auth-machine', 'axios', 'openid-client', 'oauth4webapi', 'redis']) {
+    await link(name)
+  }
 })
 
 afterAll(async () => {

@@ -32,8 +32,8 @@ export interface RedisCoordinatorOptions {
    */
   secret?: string | Uint8Array
   /**
-   * How long the refresh lock outlives a holder that died, in ms. A live holder renews it
-   * while its call is on the wire. Default 15 000.
+   * How long the refresh lock outlives a holder that died, in ms (at least 1 000). A live
+   * holder renews it every third of it while its call is on the wire. Default 15 000.
    */
   lockTtl?: number
 }
@@ -64,7 +64,7 @@ type Entry =
  * refreshes alone, with one warning per outage, and shares again when Redis is back.
  *
  * @throws {@link AuthError} `INVALID_OPTIONS` on a missing `key`, both or neither of `url`
- * and `client`, a `secret` under 32 bytes, or a `lockTtl` that is not a positive number.
+ * and `client`, a `secret` under 32 bytes, or a `lockTtl` under 1 000 ms.
  */
 export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator {
   const { key, url, client } = options
@@ -75,8 +75,9 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
     throw invalid('`key` must be a non-empty string.')
   if ((url === undefined) === (client === undefined))
     throw invalid('pass either `url` or `client`.')
-  if (!(Number.isFinite(lockTtl) && lockTtl > 0))
-    throw invalid('`lockTtl` must be a positive number of ms.')
+  // Renewed every third of it: below a second the renewals would race their own round trips.
+  if (!(Number.isFinite(lockTtl) && lockTtl >= 1_000))
+    throw invalid('`lockTtl` must be a number of ms, at least 1000.')
   const cipher = options.secret === undefined ? undefined : createCipher(options.secret)
   return {
     open(context) {
@@ -308,18 +309,16 @@ function openRedis(context: CoordinatorContext, settings: Settings): Coordinatio
             record.kind === 'session' &&
             (record.version === known.version ||
               (known.id !== undefined && record.session.id === known.id)))
-        if (ahead && known.kind !== 'none') {
-          const mine =
-            known.kind === 'ended' || !current
-              ? ({ kind: 'ended' } as const)
-              : ({ kind: 'session', reason: 'refresh', session: current } as const)
-          if (known.kind === 'ended' || current) {
-            const version = Math.max(known.version, record?.version ?? 0)
-            if (!(await write(version, mine))) take(await read())
-          }
-          return
-        }
-        take(record)
+        // What this process put in during the outage goes back: its logout, or the session
+        // it holds. A session it lost by itself (its refresh refused) ends nobody else's.
+        const mine =
+          known.kind === 'ended'
+            ? ({ kind: 'ended' } as const)
+            : known.kind === 'session' && current
+              ? ({ kind: 'session', reason: 'refresh', session: current } as const)
+              : undefined
+        if (!ahead || !mine) return take(record)
+        if (!(await write(Math.max(known.version, record?.version ?? 0), mine))) take(await read())
       } catch {
         // Still unavailable: the next recovery tries again.
       }

@@ -12,8 +12,8 @@ export interface RedisClientLike {
   sendCommand(args: ReadonlyArray<string>): Promise<unknown>
   subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>
   duplicate(): RedisClientLike
-  on(event: string, listener: (...args: never[]) => void): unknown
-  off(event: string, listener: (...args: never[]) => void): unknown
+  on(event: string, listener: (...args: unknown[]) => void): unknown
+  off(event: string, listener: (...args: unknown[]) => void): unknown
   destroy?(): void
   disconnect?(): Promise<unknown>
 }

@@ -67,8 +67,10 @@ export function parseRecord(
 ): SharedRecord | undefined {
   if (!Array.isArray(reply)) return { version: 0, kind: 'unreadable' }
   const [seconds, micros, v, k, d, t, r, i] = reply.map((field) => String(field ?? ''))
+  if (!v) return undefined
   const version = Number(v)
-  if (!v || !Number.isSafeInteger(version)) return undefined
+  // Not a version this library writes: unreadable, and overwritten by the next write.
+  if (!/^[0-9]{1,15}$/.test(v)) return { version: 0, kind: 'unreadable' }
   if (k === 'e') return i ? { version, kind: 'ended', id: i } : { version, kind: 'ended' }
   const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
   // In whole seconds, as `expires_in` is: a record read right after its write is taken as it

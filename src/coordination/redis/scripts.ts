@@ -18,7 +18,9 @@ return { t[1], t[2], r[1] or '', r[2] or '', r[3] or '', r[4] or '', r[5] or '',
  */
 export const WRITE = `
 local cur = redis.call('HMGET', KEYS[1], 'v', 'k', 'i')
-local current = tonumber(cur[1] or '0')
+-- A version this library did not write (garbage, a fraction, beyond 15 digits) counts as none.
+local current = 0
+if cur[1] and string.match(cur[1], '^%d+$') and #cur[1] <= 15 then current = tonumber(cur[1]) end
 local version = tonumber(ARGV[1])
 local kind = ARGV[2]
 local same = ARGV[7] ~= '' and cur[3] == ARGV[7]
