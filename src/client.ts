@@ -150,7 +150,14 @@ function coordinatorOf(options: AuthClientOptions): Coordinator | undefined {
         'INVALID_OPTIONS',
       )
     }
-    return coordinator || undefined
+    if (coordinator === false) return undefined
+    if (typeof (coordinator as Partial<Coordinator> | null)?.open !== 'function') {
+      throw new AuthError(
+        '`coordinator` must be a coordinator such as tabsCoordinator() or redisCoordinator(), or false.',
+        'INVALID_OPTIONS',
+      )
+    }
+    return coordinator
   }
   const inBrowser = typeof window !== 'undefined' && typeof BroadcastChannel !== 'undefined'
   if (crossTab === undefined) return inBrowser ? tabsCoordinator() : undefined
@@ -198,7 +205,12 @@ export function createClientCore(
 
   // Late-bound: tab messages and refresh calls only happen once the actor runs.
   let actor: Actor<AuthMachine>
-  const send = (event: Parameters<Actor<AuthMachine>['send']>[0]) => actor.send(event)
+  let disposed = false
+  // After dispose(), news still on its way (a coordinator's read in flight) goes nowhere: a
+  // stopped actor would print the event, session and all, in XState's development build.
+  const send = (event: Parameters<Actor<AuthMachine>['send']>[0]) => {
+    if (!disposed) actor.send(event)
+  }
 
   // Another tab's or process's news, as machine events: the statechart decides what they mean here.
   const deliver = (message: CoordinatorMessage) => {
@@ -270,12 +282,16 @@ export function createClientCore(
   actor.start()
 
   const restored = persistence.restored.then(async (stored) => {
-    // Without a stored session, the shared one (other tabs, other processes) is taken.
-    const session = stored ?? (await coordination?.restore())
-    if (!session) return
+    // The coordinator weighs the stored session against the shared one (other tabs, other
+    // processes): a newer one is taken, and one that ended elsewhere is not restored.
+    const session = coordination ? await coordination.restore(stored) : stored
+    if (!session) {
+      if (stored && actor.getSnapshot().context.epoch === 0) persistence.save(null, true)
+      return
+    }
     const event = { type: 'RESTORED', session } as const
     // Marked as stored first, so taking it over writes nothing back.
-    if (stored && actor.getSnapshot().can(event)) persistence.adopt(session)
+    if (session === stored && actor.getSnapshot().can(event)) persistence.adopt(session)
     send(event)
   })
   // A login or logout before the read finished makes it moot: requests need not wait for it.
@@ -293,7 +309,7 @@ export function createClientCore(
     try {
       await coordination?.announce(message)
     } catch (error) {
-      warn(`could not share the session (${errorName(error)}).`)
+      warn(`could not share the session with other tabs or processes (${errorName(error)}).`)
     }
   }
 
@@ -358,6 +374,7 @@ export function createClientCore(
     },
     wake,
     dispose() {
+      disposed = true
       refresher.abandon()
       coordination?.close()
       for (const detach of detachers) detach()

@@ -59,7 +59,7 @@ export function createCoordinator(options: CoordinationOptions): RefreshCoordina
       ? turnsById.set(storageKey, turn)
       : turnsByAdapter.set(storageKey, turn)
   return async (session, signal, run) => {
-    const spend = async () => {
+    const spend = async (confirm?: () => Promise<void>) => {
       const previous = turnOf()
       const mine = (async () => {
         // Waited for while it is young; a turn older than the patience is presumed lost.
@@ -73,7 +73,10 @@ export function createCoordinator(options: CoordinationOptions): RefreshCoordina
           return theirs
         }
         const stored = await reread()
-        return stored && isNewerSession(stored, session) ? stored : run()
+        if (stored && isNewerSession(stored, session)) return stored
+        // The coordinator's last word before the token is spent (its lock still held?).
+        await confirm?.()
+        return run()
       })()
       take({ done: mine.catch(() => undefined), startedAt: now() })
       return mine

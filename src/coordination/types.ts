@@ -25,22 +25,25 @@ export interface CoordinatorContext {
 /** A coordinator at work for one client. */
 export interface Coordination {
   /**
-   * The shared session, for a client that starts without one. `undefined` when there is
-   * none (or when it arrives later through `deliver`). Never rejects.
+   * The session a client starts with, given the one in its own storage (`null`: none): the
+   * stored one, the shared one (another tab's or process's), or `null` when the shared
+   * record says the stored one ended. A session that arrives later comes through `deliver`.
+   * Never rejects.
    */
-  restore(): Promise<Session | undefined>
+  restore(stored: Session | null): Promise<Session | null>
   /** Tells the others about a login or logout made here, and records it. */
   announce(message: CoordinatorMessage): Promise<void>
   /**
    * Runs `refresh` as the one refresh of every client sharing the session. A session another
    * client obtained meanwhile is returned instead of spending the refresh token; a logout
-   * elsewhere calls `ended()` and rejects.
+   * elsewhere calls `ended()` and rejects. `refresh` calls `confirm` (when given) right
+   * before it sends the call, and does not send it if `confirm` throws.
    */
   refresh(
     current: Session,
     startedAt: number,
     signal: AbortSignal,
-    refresh: () => Promise<Session>,
+    refresh: (confirm?: () => Promise<void>) => Promise<Session>,
     ended: () => void,
   ): Promise<Session>
   close(): void

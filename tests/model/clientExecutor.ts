@@ -1,6 +1,9 @@
+import { createClient } from 'redis'
 import { expect } from 'vitest'
 import type { AuthContext, QueuedRequest } from '../../machines/index.js'
 import type { Session } from '../../machines/types.js'
+import { encodeSession } from '../../src/coordination/redis/record.js'
+import { WRITE } from '../../src/coordination/redis/scripts.js'
 import type { Coordination } from '../../src/coordination/types.js'
 import {
   LoggedOutError,
@@ -79,7 +82,12 @@ interface OtherClients {
    * Another client got `session` by a refresh (of this sign-in or a crossing one), once it
    * has seen `predecessor`, the access token it refreshed.
    */
-  refreshed(session: Session, predecessor: string | undefined, now: () => number): Promise<void>
+  refreshed(
+    session: Session,
+    predecessor: string | undefined,
+    now: () => number,
+    signIn: 'same' | 'other',
+  ): Promise<void>
   close(): void
 }
 
@@ -122,10 +130,13 @@ function otherClients(elsewhere: Elsewhere): OtherClients {
   return {
     options: { coordinator },
     // Another process's refresh, as its driver writes and announces it: of a session it has
-    // seen in Redis, never of one it could not know yet.
-    async refreshed(session, predecessor, now) {
+    // seen in Redis, never of one it could not know yet. Another sign-in's refresh crossing
+    // this one's login can only be a write at a version already taken: the version check
+    // refuses it, and no process hears of it.
+    async refreshed(session, predecessor, now, signIn) {
+      if (signIn === 'other') return crossing(elsewhere.redisUrl, name, session, now)
       const peer = open(now)
-      const restored = await peer.restore()
+      const restored = await peer.restore(null)
       if (restored) seen.add(restored.accessToken)
       if (predecessor !== undefined && !seen.has(predecessor)) {
         await watchdog(
@@ -144,6 +155,22 @@ function otherClients(elsewhere: Elsewhere): OtherClients {
       await peer.announce({ type: 'session', reason: 'refresh', session })
     },
     close: () => other?.close(),
+  }
+}
+
+/** A write of `session` as a refresh at the record's current version, which must be refused. */
+async function crossing(url: string, key: string, session: Session, now: () => number) {
+  const raw = createClient({ url })
+  await raw.connect()
+  try {
+    const record = `${key}:record`
+    const version = String((await raw.sendCommand(['HGET', record, 'v'])) ?? '0')
+    const data = encodeSession(session, now())
+    const args = [version, 's', data, 'r', `${key}:events`, 'crossing', session.id ?? '']
+    const reply = await raw.sendCommand(['EVAL', WRITE, '1', record, ...args])
+    if (Number(reply) !== 0) throw new Error('a crossing write was not refused')
+  } finally {
+    raw.destroy()
   }
 }
 
@@ -296,7 +323,13 @@ export async function runOnClient(
   const { auth, pathOf } = client
   log.follow(auth.actor)
   const inspection = auth.actor.system.inspect(log.inspect)
-  const subscription = auth.actor.subscribe(() => conditions.notify())
+  // The sign-in last held: another client may still refresh it after this one's refresh was
+  // refused (expired holds no session).
+  let lastHeld: Session | null = null
+  const subscription = auth.actor.subscribe((snapshot) => {
+    lastHeld = snapshot.context.session ?? lastHeld
+    conditions.notify()
+  })
   if (!restoring) await auth.ready
 
   const steps = path.steps
@@ -330,13 +363,13 @@ export async function runOnClient(
    * sign-in or of another one.
    */
   const refreshedElsewhere = async (signIn: 'same' | 'other'): Promise<void> => {
-    const current = auth.actor.getSnapshot().context.session
+    const current = auth.actor.getSnapshot().context.session ?? lastHeld
     const session = sessionFromTokens(
       await signInAt(server.url),
       clock.now(),
       signIn === 'same' ? current : undefined,
     )
-    await others.refreshed(session, current?.accessToken, clock.now)
+    await others.refreshed(session, current?.accessToken, clock.now, signIn)
   }
 
   /** Another tab or process, which never runs a timer or a refresh of its own. */

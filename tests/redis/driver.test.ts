@@ -287,6 +287,10 @@ describe('options', () => {
     ['lockTtl negative', { key: 'k', url, lockTtl: -1 }],
     ['lockTtl Infinity', { key: 'k', url, lockTtl: Number.POSITIVE_INFINITY }],
     ['lockTtl under a second', { key: 'k', url, lockTtl: 999 }],
+    // Before: accepted, then Redis refused every SET PX (no lock at all: reuse) or the renew
+    // timer overflowed and renewed every millisecond.
+    ['lockTtl fractional', { key: 'k', url, lockTtl: 1_500.5 }],
+    ['lockTtl past the timers', { key: 'k', url, lockTtl: 7e9 }],
     ['lockTtl a string', { key: 'k', url, lockTtl: '1000' }],
   ])('%s: INVALID_OPTIONS', (_, options) => {
     expect(thrown(() => redisCoordinator(options as unknown as RedisCoordinatorOptions))).toEqual(
@@ -363,7 +367,7 @@ describe('connections', () => {
     expect(b.warnings).toEqual([])
   })
 
-  it("an app's own client not yet connected is connected by the driver, and left open", async () => {
+  it("an app's own client not yet connected: the driver waits for the app to connect it, and leaves it open", async () => {
     const own = await startRedisServer()
     extraRedis.push(own)
     const server = await tokenServer()
@@ -373,6 +377,10 @@ describe('connections', () => {
     expect(app.isOpen).toBe(false)
 
     const a = inProcess(server, { key, client: app })
+    // The app connects its client when it likes (here after creating the auth client): the
+    // driver never connects a client it does not own (the app's own connect() would throw).
+    expect(app.isOpen).toBe(false)
+    await app.connect()
     await a.auth.ready
     expect(app.isOpen).toBe(true)
     a.auth.login(signIn(server))
@@ -478,7 +486,9 @@ describe('Redis lost while signed in', () => {
     expect(fingerprint(await next.auth.getAccessToken())).toBe(fingerprint(a.refreshed[0]))
   })
 
-  it('the key taken by something else (WRONGTYPE): one warning, refreshes go on, no lock left', async () => {
+  // Before: every read and write was refused (WRONGTYPE), each process refreshed alone with
+  // the same refresh token, and rotation revoked the session (review r1, P1).
+  it('the record key holding another type: one warning, the lock holder writes the record over it', async () => {
     const server = await tokenServer()
     const key = nextKey()
     const a = inProcess(server, { key })
@@ -487,16 +497,18 @@ describe('Redis lost while signed in', () => {
     await untilVersion(key, 1)
     await redis.command(['DEL', `${key}:record`])
     await redis.command(['SET', `${key}:record`, 'not a hash'])
+    const b = inProcess(server, { key })
+    await b.auth.ready
+    expect(b.auth.actor.getSnapshot().value).toBe('loggedOut')
     for (let round = 1; round <= 2; round++) {
       server.expireAccessTokens()
       expect(await status(a.auth, `${server.url}/api/a`), `round ${round}`).toBe(200)
       expect(server.counters.refreshCalls, `round ${round}`).toBe(round)
       expect(await redis.command(['EXISTS', `${key}:lock`]), `round ${round}`).toBe(0)
     }
-    expect(fingerprint(await a.auth.getAccessToken())).toBe(fingerprint(a.refreshed[1]))
-    expect(a.warnings).toHaveLength(1)
-    expect(a.warnings[0]).toContain('WRONGTYPE')
-    expect(await redis.command(['GET', `${key}:record`])).toBe('not a hash')
+    expect(await redis.command(['TYPE', `${key}:record`])).toBe('hash')
+    expect(a.warnings).toEqual([expect.stringContaining(UNREADABLE)])
+    expect(server.counters.reuseDetections).toBe(0)
   })
 })
 
@@ -579,6 +591,7 @@ interface Write {
  */
 async function spyClient(url: string, recordKey: string) {
   const real = createClient({ url })
+  await real.connect()
   const writes: Write[] = []
   let muted = false
   const held: (() => void)[] = []

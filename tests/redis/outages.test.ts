@@ -255,11 +255,8 @@ describe('B: a lock left by a stalled Redis is released when it answers again', 
     stopped.delete(pid)
 
     // Redis now runs the commands it was sent: one `SET NX PX` takes the lock, for a process
-    // that gave up on it. Nothing renews or releases it until a process hears Redis again.
-    const orphanLeft = Number(
-      await untilRedis(stalling, ['PTTL', lockKey], (ms) => typeof ms === 'number' && ms > 0),
-    )
-    expect(orphanLeft).toBeGreaterThan(LOCK_TTL - 1_500)
+    // that gave up on it. Nothing renews it; the process releases it once it hears Redis
+    // again (a reply, or its PING a second), which may be before this test looks.
 
     server.expireAccessTokens()
     const started = performance.now()
@@ -270,15 +267,17 @@ describe('B: a lock left by a stalled Redis is released when it answers again', 
     expect(server.counters.refreshCalls - stallRefreshes).toBe(1)
     expect(new Set(reports.map((report) => report.token)).size).toBe(1)
     // Well before the orphan lock would have expired by itself (the old driver waited it out).
-    expect(expiryMs).toBeLessThan(orphanLeft / 4)
-    expect(await stalling.command(['EXISTS', lockKey])).toBe(0)
+    expect(expiryMs).toBeLessThan(LOCK_TTL / 4)
+    // No lock outlives the burst: a refresh abandoned when the news arrived first may still
+    // be releasing the lock it took to read the record, for a round trip or two.
+    await untilRedis(stalling, ['EXISTS', lockKey], (n) => n === 0, 1_000)
     for (const worker of workers) {
       const warnings = await worker.send('warnings', {})
       expect(warnings.map(kindOf), worker.id).toEqual(['unavailable', 'reachable'])
     }
     expect(server.counters.reuseDetections).toBe(0)
     console.log(
-      `[redis] B stall: ${stallMs}ms stalled, ${stallRefreshes} in-process refreshes; orphan lock pttl=${orphanLeft}ms after SIGCONT; next expiry: ${server.counters.refreshCalls - stallRefreshes} refresh in ${expiryMs}ms (bound ${Math.round(orphanLeft / 4)}ms)`,
+      `[redis] B stall: ${stallMs}ms stalled, ${stallRefreshes} in-process refreshes; next expiry: ${server.counters.refreshCalls - stallRefreshes} refresh in ${expiryMs}ms (bound ${LOCK_TTL / 4}ms)`,
     )
     await expectCleanExits(workers)
   }, 30_000)

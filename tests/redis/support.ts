@@ -15,6 +15,12 @@ export interface WorkerConfig {
   lockTtl?: number
   secret?: string
   refreshTimeout?: number
+  /** review-r1: added to the worker's clock (ms), through the client's `clock` option. */
+  clockOffset?: number
+  /** review-r1: a storage adapter: preloaded with a session, its first read held until released. */
+  storage?: { preload?: Record<string, unknown> | null; gateFirstGet?: boolean }
+  /** review-r1: `retry.retries` of the worker's client. */
+  retries?: number
 }
 
 /** A worker's view of its client: state names only, tokens as fingerprints. */
@@ -50,6 +56,11 @@ interface Commands {
     reply: { accessToken: string; refreshToken: string | undefined } | null
   }
   exit: { args: Record<string, never>; reply: { exiting: true } }
+  deliveries: { args: Record<string, never>; reply: string[] }
+  waitDelivered: { args: { type: string; count: number }; reply: string[] }
+  gateStorage: { args: Record<string, never>; reply: { gated: boolean } }
+  waitStorageWaiting: { args: { count: number }; reply: { storageWaiting: number } }
+  releaseStorage: { args: Record<string, never>; reply: { released: true } }
 }
 
 type Message =
@@ -127,6 +138,16 @@ export class Worker {
 
   state(resetHistory = false): Promise<StateReport> {
     return this.send('state', { resetHistory })
+  }
+
+  /** review-r1: SIGSTOP, as a long GC pause: the process runs nothing until {@link resume}. */
+  pause(): void {
+    if (!this.#gone) this.child.kill('SIGSTOP')
+  }
+
+  /** review-r1: SIGCONT. */
+  resume(): void {
+    if (!this.#gone) this.child.kill('SIGCONT')
   }
 
   /** SIGKILL, as a crash: no cleanup runs in the process. Resolves once it is gone. */
@@ -340,11 +361,21 @@ export interface Gate {
   connections(): number
   /** Drops everything and stops listening. */
   close(): Promise<void>
+  /** review-r1: holds every byte sent towards Redis (replies still flow back) until {@link flowUpstream}. */
+  stallUpstream(): void
+  flowUpstream(): void
+  /** review-r1: bytes held by {@link stallUpstream} right now. */
+  heldUpstream(): number
+  /** review-r1: resolves once more than `bytes` (default 0) are held. */
+  untilHeld(bytes?: number): Promise<void>
 }
 
 export async function startGate(target: { port: number }): Promise<Gate> {
   const pairs = new Set<{ inner: Socket; outer: Socket }>()
   let up = true
+  let stalled = false
+  const held: { outer: Socket; chunk: Buffer }[] = []
+  const onHeld = new Set<() => void>()
   const server = createServer((inner) => {
     if (!up) {
       inner.destroy()
@@ -360,7 +391,12 @@ export async function startGate(target: { port: number }): Promise<Gate> {
     }
     inner.on('error', drop).on('close', drop)
     outer.on('error', drop).on('close', drop)
-    inner.pipe(outer)
+    inner.on('data', (chunk: Buffer) => {
+      if (stalled) {
+        held.push({ outer, chunk })
+        for (const wake of [...onHeld]) wake()
+      } else outer.write(chunk)
+    })
     outer.pipe(inner)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -382,10 +418,37 @@ export async function startGate(target: { port: number }): Promise<Gate> {
       up = true
     },
     connections: () => pairs.size,
+    stallUpstream() {
+      stalled = true
+    },
+    flowUpstream() {
+      stalled = false
+      for (const { outer, chunk } of held.splice(0)) if (!outer.destroyed) outer.write(chunk)
+    },
+    heldUpstream: () => held.reduce((n, { chunk }) => n + chunk.length, 0),
+    untilHeld: (bytes = 0) =>
+      new Promise<void>((resolve) => {
+        const count = () => held.reduce((n, { chunk }) => n + chunk.length, 0)
+        if (count() > bytes) return resolve()
+        const wake = () => {
+          if (count() <= bytes) return
+          onHeld.delete(wake)
+          resolve()
+        }
+        onHeld.add(wake)
+      }),
     close() {
       up = false
       dropAll()
       return new Promise((resolve) => server.close(() => resolve()))
     },
   }
+}
+
+/** review-r1: the pid of a harness redis-server (from INFO), to SIGSTOP / SIGCONT it. */
+export async function redisPid(redis: RedisServer): Promise<number> {
+  const info = String(await redis.command(['INFO', 'server']))
+  const pid = Number(/process_id:(\d+)/.exec(info)?.[1])
+  if (!Number.isInteger(pid)) throw new Error('no process_id in INFO')
+  return pid
 }

@@ -8,6 +8,9 @@ import { redisCoordinator } from '../../dist/src/redis.js'
 
 const config = JSON.parse(process.env.AUTH_WORKER_CONFIG ?? '{}')
 const { id, serverUrl, redisUrl, key, lockTtl, secret, refreshTimeout } = config
+// review-r1 additions (all optional): a clock offset, a storage adapter whose reads can be
+// held (a slow persistent store), a session already in that storage at start.
+const { clockOffset, storage: storageConfig, retries } = config
 
 /** Warnings the client reported, in order: the test asserts exact counts. */
 const warnings = []
@@ -15,6 +18,59 @@ const warnings = []
 const watchers = new Set()
 const recheck = () => {
   for (const watcher of [...watchers]) watcher()
+}
+
+/** What the coordinator delivered to the client: 'login' | 'refresh' | 'ended', in order. */
+const deliveries = []
+/** Storage reads: the next ones wait while `gated`, each reported in `storageWaiting`. */
+let stored = storageConfig?.preload ?? null
+let gated = storageConfig?.gateFirstGet === true
+let storageWaiting = 0
+const storageReleases = []
+const storage = storageConfig
+  ? {
+      get: async () => {
+        if (gated) {
+          storageWaiting += 1
+          recheck()
+          await new Promise((resolve) => storageReleases.push(resolve))
+        }
+        return stored
+      },
+      set: (session) => {
+        stored = session
+      },
+      remove: () => {
+        stored = null
+      },
+    }
+  : undefined
+const clock =
+  clockOffset === undefined
+    ? undefined
+    : {
+        now: () => Date.now() + clockOffset,
+        setTimeout: (fn, ms) => setTimeout(fn, ms),
+        clearTimeout: (handle) => clearTimeout(handle),
+      }
+const inner = redisCoordinator({
+  url: redisUrl,
+  key,
+  ...(lockTtl === undefined ? {} : { lockTtl }),
+  ...(secret === undefined ? {} : { secret }),
+})
+// The public Coordinator interface, wrapped only to count what it delivers.
+const coordinator = {
+  open(context) {
+    return inner.open({
+      ...context,
+      deliver(message) {
+        deliveries.push(message.type === 'ended' ? 'ended' : message.reason)
+        recheck()
+        context.deliver(message)
+      },
+    })
+  },
 }
 
 const auth = createAuthClient({
@@ -35,12 +91,10 @@ const auth = createAuthClient({
     return response.json()
   },
   attachTo: [serverUrl],
-  coordinator: redisCoordinator({
-    url: redisUrl,
-    key,
-    ...(lockTtl === undefined ? {} : { lockTtl }),
-    ...(secret === undefined ? {} : { secret }),
-  }),
+  coordinator,
+  ...(storage ? { storage } : {}),
+  ...(clock ? { clock } : {}),
+  ...(retries === undefined ? {} : { retry: { retries } }),
   ...(refreshTimeout === undefined ? {} : { refreshTimeout }),
   onWarning: (message) => {
     warnings.push(message)
@@ -137,6 +191,27 @@ const commands = {
     const { session } = auth.actor.getSnapshot().context
     return session ? { accessToken: session.accessToken, refreshToken: session.refreshToken } : null
   },
+  deliveries() {
+    return [...deliveries]
+  },
+  async waitDelivered({ type, count }) {
+    await until(() => deliveries.filter((d) => d === type).length >= count)
+    return [...deliveries]
+  },
+  /** The next storage reads wait until `releaseStorage`. */
+  gateStorage() {
+    gated = true
+    return { gated }
+  },
+  async waitStorageWaiting({ count }) {
+    await until(() => storageWaiting >= count)
+    return { storageWaiting }
+  },
+  releaseStorage() {
+    gated = false
+    for (const release of storageReleases.splice(0)) release()
+    return { released: true }
+  },
   exit() {
     auth.dispose()
     return { exiting: true }
@@ -159,5 +234,7 @@ process.on('message', async ({ id: requestId, cmd, args }) => {
   })
 })
 
+// A worker whose storage read is held is not ready yet, yet must take commands meanwhile
+// (the handler above is installed already).
 await auth.ready
 process.send({ event: 'ready', value: report() })

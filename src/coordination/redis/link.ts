@@ -1,9 +1,10 @@
 import { errorName } from '../../errors.js'
 
 /**
- * The parts of a node-redis client (`redis` 4 to 6, `createClient()`) the driver uses. Pass
- * your own client as `client`: the driver connects it if needed, never closes it, and opens a
- * `duplicate()` of it for pub/sub.
+ * The parts of a node-redis client (`redis` 5 or 6, `createClient()`) the driver uses. Pass
+ * your own client as `client`: connect it yourself (before or after creating the auth
+ * client); the driver never connects or closes it, and opens one `duplicate()` of it for
+ * pub/sub, which it owns.
  */
 export interface RedisClientLike {
   readonly isOpen: boolean
@@ -16,6 +17,7 @@ export interface RedisClientLike {
   off(event: string, listener: (...args: unknown[]) => void): unknown
   destroy?(): void
   disconnect?(): Promise<unknown>
+  unref?(): void
 }
 
 /** Redis did not answer in time, could not be reached, or refused: the caller goes on in-process. */
@@ -27,25 +29,31 @@ export class Unavailable extends Error {
 const PASSING = new Set(['LOADING', 'BUSY', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN', 'READONLY'])
 
 /**
- * The code of a Redis error reply (`NOPERM`, `WRONGTYPE`, …), or `undefined` for anything
- * else (a network error, a timeout). node-redis' `ErrorReply` carries the server's message.
+ * The code of a Redis error reply (`NOPERM`, `WRONGPASS`, …), or `undefined` for anything
+ * else (a network error, a timeout). node-redis' `ErrorReply` carries the server's message;
+ * only its first word is ever repeated, never the rest.
  */
 function replyCode(error: unknown): string | undefined {
   if (!(error instanceof Error)) return undefined
   const kind = error.constructor?.name
-  const code = /^([A-Z]{3,})\b/.exec(error.message)?.[1]
-  if (kind === 'ErrorReply' || kind === 'SimpleError' || kind === 'BlobError') return code ?? 'ERR'
-  return undefined
+  if (kind !== 'ErrorReply' && kind !== 'SimpleError' && kind !== 'BlobError') return undefined
+  return /^([A-Z]{3,})\b/.exec(error.message)?.[1] ?? 'ERR'
 }
 
+/** How an error is named in a warning: a reply code, else the error's class. */
+const describe = (error: unknown) => replyCode(error) ?? errorName(error)
+
+/** How often a Redis that stopped answering (connected, but stalled) is asked again. */
+const PROBE_INTERVAL = 1_000
+
 export interface LinkOptions {
-  /** A client to borrow, or a factory for the client the link owns. */
   client: RedisClientLike
+  /** Whether the link made the client (and so connects and closes it). */
   owned: boolean
   /** How long one command may take before Redis counts as unavailable. */
   timeout: number
   warn(message: string): void
-  /** Redis answers again after an outage. */
+  /** Redis answers again after an outage, or the subscription (re)started: read the record. */
   recovered(): void
   /** A message on the channel. */
   message(raw: string): void
@@ -55,28 +63,42 @@ export interface LinkOptions {
 /**
  * The driver's connection to Redis: commands bounded in time, one warning per outage and
  * one on recovery (reconnect attempts are silent), and the subscription for the channel.
+ * Its own sockets are unref'd: an idle coordinator does not keep the process alive.
  */
 export function createLink(options: LinkOptions) {
   const { client, owned, timeout, warn, channel } = options
   let down = false
   let closed = false
+  let probe: ReturnType<typeof setInterval> | undefined
   const refusals = new Set<string>()
+  const pending = new Set<() => void>()
   const subscriber = client.duplicate()
+  const ours = owned ? [client, subscriber] : [subscriber]
 
   const outage = (error: unknown): Unavailable => {
     if (!down && !closed) {
       down = true
       warn(
-        `Redis is unavailable (${errorName(error)}); refreshing in this process alone until it is back.`,
+        `Redis is unavailable (${describe(error)}); refreshing in this process alone until it is back.`,
       )
+      // Connected but not answering: no 'ready' event will say it is back, so ask.
+      if (client.isReady) startProbe()
     }
     return error instanceof Unavailable ? error : new Unavailable('Redis is unavailable.')
   }
   const back = () => {
     if (!down || closed) return
     down = false
+    if (probe) clearInterval(probe)
+    probe = undefined
     warn('Redis is reachable again; the session is shared across processes once more.')
     options.recovered()
+  }
+  function startProbe(): void {
+    probe ??= setInterval(() => {
+      if (client.isReady) void bounded(['PING'], Date.now() + timeout).then(back, () => undefined)
+    }, PROBE_INTERVAL)
+    ;(probe as { unref?: () => void }).unref?.()
   }
 
   // Without a listener an 'error' event would crash the process; reconnects are reported once.
@@ -87,16 +109,20 @@ export function createLink(options: LinkOptions) {
   client.on('error', onError)
   client.on('ready', onReady)
   subscriber.on('error', () => undefined)
-  // Messages lost while the subscriber was away are caught up by reading the record.
   let subscribed = false
   subscriber.on('ready', () => {
+    // Messages lost while the subscriber was away are caught up by reading the record.
     if (subscribed) options.recovered()
   })
 
+  for (const c of ours) c.unref?.()
   const connect = (c: RedisClientLike) => c.connect().catch(() => undefined)
-  if (!client.isOpen) void connect(client)
+  const connecting = ours.filter((c) => c !== subscriber && !c.isOpen).map(connect)
   const subscription = connect(subscriber)
-    .then(() => subscriber.subscribe(channel, (message) => options.message(message)))
+    .then(() => {
+      if (closed) throw new Unavailable('closed')
+      return subscriber.subscribe(channel, (message) => options.message(message))
+    })
     .then(() => {
       subscribed = true
       // What was written before the subscription took effect is read now.
@@ -104,47 +130,69 @@ export function createLink(options: LinkOptions) {
     })
     .catch(() => undefined)
 
-  /** Waits for the client's first connection, at most until `deadline`. */
+  /** Resolves `true` once the client is ready, `false` at `deadline` or on close. */
   const connected = (deadline: number): Promise<boolean> =>
     new Promise((resolve) => {
       if (client.isReady) return resolve(true)
-      const timer = setTimeout(() => finish(false), Math.max(0, deadline - Date.now()))
+      if (closed) return resolve(false)
       const finish = (ready: boolean) => {
         clearTimeout(timer)
         client.off('ready', onConnected)
+        pending.delete(onClose)
         resolve(ready)
       }
       const onConnected = () => finish(true)
+      const onClose = () => finish(false)
+      const timer = setTimeout(onClose, Math.max(0, deadline - Date.now()))
       client.on('ready', onConnected)
+      pending.add(onClose)
     })
 
+  async function bounded(args: string[], deadline: number): Promise<unknown> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Unavailable('timed out')), deadline - Date.now())
+    })
+    try {
+      return await Promise.race([client.sendCommand(args), late])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  const close = (c: RedisClientLike) => {
+    try {
+      if (c.destroy) c.destroy()
+      else void c.disconnect?.().catch(() => undefined)
+    } catch {
+      // Closed already.
+    }
+  }
+
   return {
-    get down() {
-      return down
-    },
-    /** Resolves once the channel is subscribed, or after `ms` (Redis away): news is not missed. */
-    listening(ms: number): Promise<void> {
+    /** Resolves once the channel is subscribed, or at `deadline` (Redis away): news is not missed. */
+    listening(deadline: number): Promise<void> {
       let timer: ReturnType<typeof setTimeout> | undefined
       const late = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, ms)
+        timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))
+        pending.add(resolve)
       })
       return Promise.race([subscription, late]).finally(() => clearTimeout(timer))
     },
-    /** Runs one command; rejects with {@link Unavailable} when Redis cannot answer in time. */
-    async command(args: string[]): Promise<unknown> {
+
+    /**
+     * Runs one command; rejects with {@link Unavailable} when Redis cannot answer by
+     * `deadline` (default: the link's timeout from now) or refuses.
+     */
+    async command(args: string[], deadline = Date.now() + timeout): Promise<unknown> {
       if (closed) throw new Unavailable('The coordinator is closed.')
-      const deadline = Date.now() + timeout
       // Before the first connection, or while reconnecting outside a declared outage, the
       // client gets its time; in a declared outage the refresh does not wait for it.
       if (!client.isReady && (down || !(await connected(deadline)))) {
         throw outage(new Unavailable('not connected'))
       }
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Unavailable('timed out')), deadline - Date.now())
-      })
       try {
-        const reply = await Promise.race([client.sendCommand(args), late])
+        const reply = await bounded(args, deadline)
         back()
         return reply
       } catch (error) {
@@ -159,16 +207,23 @@ export function createLink(options: LinkOptions) {
           )
         }
         throw new Unavailable('refused')
-      } finally {
-        clearTimeout(timer)
       }
     },
+
     close(): void {
       closed = true
+      if (probe) clearInterval(probe)
+      for (const finish of pending) finish()
       client.off('error', onError)
       client.off('ready', onReady)
-      subscriber.destroy?.() ?? void subscriber.disconnect?.().catch(() => undefined)
-      if (owned) client.destroy?.() ?? void client.disconnect?.().catch(() => undefined)
+      for (const c of ours) close(c)
+      // A connect under way is not stopped by destroy(): it still opens its socket (and says
+      // isOpen false, isReady true). Closed again once it settles.
+      for (const attempt of [...connecting, subscription]) {
+        void attempt.finally(() => {
+          for (const c of ours) close(c)
+        })
+      }
     },
   }
 }

@@ -22,10 +22,10 @@ export function tabsCoordinator(options: CrossTabOptions = {}): Coordinator {
         if (session) tabs.tell({ type: 'session', reason: 'login', session })
       })
       return {
-        async restore() {
-          // The open tabs answer with their session, which arrives as a message.
-          tabs.tell({ type: 'hello' })
-          return undefined
+        async restore(stored) {
+          // Without one, the open tabs answer with theirs, which arrives as a message.
+          if (!stored) tabs.tell({ type: 'hello' })
+          return stored
         },
         announce: (message) => tabs.announce(message, context.now()),
         refresh: (current, startedAt, signal, refresh, ended) =>

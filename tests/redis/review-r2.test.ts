@@ -1,0 +1,643 @@
+// Adversarial review (r2) of the Redis coordinator and the coordination refactor.
+// Every test here FAILS on the reviewed commit: each one shows one defect. Real redis-server
+// (startRedisServer), real token server (createTestAuthServer), real node-redis clients; the
+// built package (dist/) is used as an app would. Run: npm run build --silent && npx vitest run
+// tests/redis/review-r2.test.ts
+//
+// Waits are conditions with a deadline, never sleeps standing in for one: where the defect
+// is a state that never comes (a logout that never arrives, a connection never closed), the
+// failing run waits out the deadline and the fixed one returns at once.
+
+import { spawn } from 'node:child_process'
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createClient } from 'redis'
+import ts from 'typescript'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { type AuthClient, createAuthClient, memorySession } from '../../dist/src/fetch.js'
+import { type RedisClientLike, redisCoordinator } from '../../dist/src/redis.js'
+import {
+  createTestAuthServer,
+  type TestAuthServer,
+  type TestAuthServerOptions,
+} from '../../dist/src/testing/index.js'
+import { type RedisServer, startRedisServer } from './redisServer.js'
+import { type Gate, startGate } from './support.js'
+
+const repo = fileURLToPath(new URL('../../', import.meta.url))
+
+let redis: RedisServer
+const cleanups: (() => unknown)[] = []
+const unhandled: unknown[] = []
+const onUnhandled = (reason: unknown) => unhandled.push(reason)
+let keys = 0
+
+beforeAll(async () => {
+  process.on('unhandledRejection', onUnhandled)
+  redis = await startRedisServer()
+})
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+  // No path here may end in an unhandled rejection.
+  expect(unhandled.splice(0).map(String)).toEqual([])
+})
+
+afterAll(async () => {
+  process.off('unhandledRejection', onUnhandled)
+  await redis?.stop()
+})
+
+const key = (name: string) => `r2-${name}-${++keys}`
+
+async function tokenServer(options: TestAuthServerOptions = {}): Promise<TestAuthServer> {
+  const server = await createTestAuthServer(options)
+  cleanups.push(() => server.close())
+  return server
+}
+
+async function ownRedis(): Promise<RedisServer> {
+  const server = await startRedisServer()
+  cleanups.push(() => server.stop())
+  return server
+}
+
+async function gateTo(server: RedisServer): Promise<Gate> {
+  const gate = await startGate(server)
+  cleanups.push(() => gate.close())
+  return gate
+}
+
+function refreshWith(server: TestAuthServer) {
+  return async (session: { refreshToken?: string }, { signal }: { signal: AbortSignal }) => {
+    const response = await fetch(`${server.url}/auth/refresh`, {
+      method: 'POST',
+      signal,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refreshToken: session.refreshToken }),
+    })
+    if (!response.ok) {
+      throw Object.assign(new Error(`refresh failed: ${response.status}`), {
+        status: response.status,
+      })
+    }
+    return response.json()
+  }
+}
+
+interface Made {
+  auth: AuthClient
+  warnings: string[]
+}
+
+/** A client of `server` coordinated by `coordinator`; disposed after the test. */
+function make(
+  server: TestAuthServer,
+  coordinator: Parameters<typeof redisCoordinator>[0],
+  extra: Partial<Parameters<typeof createAuthClient>[0]> = {},
+): Made {
+  const warnings: string[] = []
+  const auth = createAuthClient({
+    refresh: refreshWith(server),
+    attachTo: [server.url],
+    onWarning: (message) => warnings.push(message),
+    coordinator: redisCoordinator(coordinator),
+    ...extra,
+  })
+  cleanups.push(() => auth.dispose())
+  return { auth, warnings }
+}
+
+const tokenOf = (client: Made) => client.auth.actor.getSnapshot().context.session?.accessToken
+const stateOf = (client: Made) => {
+  const value = client.auth.actor.getSnapshot().value
+  return typeof value === 'string' ? value : Object.keys(value)[0]
+}
+
+/** Polls `met` until it holds or `ms` pass; returns whether it held. */
+async function until(met: () => boolean | Promise<boolean>, ms = 3_000): Promise<boolean> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    if (await met()) return true
+    if (Date.now() > deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+async function record(on: RedisServer, name: string) {
+  const [v, k, i, d] = (await on.command(['HMGET', `${name}:record`, 'v', 'k', 'i', 'd'])) as (
+    | string
+    | null
+  )[]
+  const accessToken = d ? (JSON.parse(d) as { a: string }).a : undefined
+  return { version: Number(v ?? 0), kind: k, id: i, accessToken }
+}
+
+const status = (auth: AuthClient, url: string) =>
+  auth.fetch(url).then(
+    (response) => response.status,
+    (error: { name?: string }) => error?.name ?? 'error',
+  )
+
+// ─────────────────────────────────────────────────────────────────────────────────────────
+// P0
+// ─────────────────────────────────────────────────────────────────────────────────────────
+
+describe('P0: lost logout, refresh-token reuse', () => {
+  it('P0-1 a logout by a process that adopted the session at start is undone when a partitioned process comes back', async () => {
+    // restore() records the version and access token of the adopted session but not its
+    // sign-in id, so the end is written with id '' and the WRITE script's "no session of an
+    // ended sign-in is written again" rule cannot apply. A process that refreshed twice while
+    // partitioned is ahead by version and writes the ended session back.
+    const server = await tokenServer()
+    const name = key('lost-logout')
+    const gate = await gateTo(redis)
+    const first = make(server, { url: redis.url, key: name })
+    await first.auth.ready
+    first.auth.login(server.login())
+    expect(await until(async () => (await record(redis, name)).version === 1)).toBe(true)
+    const leaver = make(server, { url: redis.url, key: name }) // adopts at `ready`, as workers do
+    const away = make(server, { url: gate.url, key: name })
+    await Promise.all([leaver.auth.ready, away.auth.ready])
+    first.auth.dispose()
+    expect(tokenOf(leaver)).toBeDefined()
+    expect(tokenOf(away)).toBe(tokenOf(leaver))
+
+    gate.cut()
+    for (let i = 0; i < 2; i += 1) {
+      server.expireAccessTokens()
+      expect(await status(away.auth, `${server.url}/api/data`)).toBe(200) // refreshed alone
+    }
+    await leaver.auth.logout()
+    expect(await record(redis, name)).toMatchObject({ kind: 'e' })
+
+    gate.open()
+    // Settled: the returning process either ended (fixed) or wrote its session back (defect).
+    await until(
+      async () => stateOf(away) === 'loggedOut' || (await record(redis, name)).kind === 's',
+      10_000,
+    )
+    expect((await record(redis, name)).kind).toBe('e')
+    expect(stateOf(away)).toBe('loggedOut')
+  }, 30_000)
+
+  it('P0-2 a process restarted with a stored session newer than the record adopts the older one and presents a spent refresh token', async () => {
+    // A process that refreshed during an outage persists the rotated session, and restarts
+    // before Redis is back. Restored from its own storage, it never tells the coordinator
+    // (`known` stays 'none'); the first record it meets — its own login, one rotation older —
+    // is taken as newer: delivered as LOGIN (isNewSession only compares access tokens), or
+    // adopted by the lock-time judge() (version 1 > 0). Its refresh token was spent: reuse.
+    const server = await tokenServer()
+    const name = key('stored')
+    const gate = await gateTo(redis)
+    const storage = memorySession() // stands for a file/DB adapter surviving the restart
+    const before = make(server, { url: gate.url, key: name }, { storage })
+    await before.auth.ready
+    before.auth.login(server.login())
+    expect(await until(async () => (await record(redis, name)).version === 1)).toBe(true)
+
+    // Time passes between the login and the refresh (the record ages in whole seconds, so a
+    // fix comparing obtainedAt needs more than one second to tell them apart).
+    await new Promise((resolve) => setTimeout(resolve, 1_100))
+    gate.cut()
+    server.expireAccessTokens()
+    expect(await status(before.auth, `${server.url}/api/data`)).toBe(200) // rotated alone
+    before.auth.dispose()
+    gate.open()
+
+    // The restart: a new client on what the old one persisted (a copy, so no state of the
+    // old client object carries over in this one Node process).
+    const persisted = await storage.get()
+    expect(persisted).not.toBeNull()
+    const reopened = memorySession()
+    if (persisted) await reopened.set(persisted)
+    const after = make(server, { url: gate.url, key: name }, { storage: reopened })
+    await after.auth.ready
+    server.expireAccessTokens()
+    // Two requests in a row: whichever path adopts the older session first (the recovery's
+    // take() as LOGIN, or judge() inside the lock, which returns it as the "refresh" and
+    // replays with its expired access token), one of them presents the spent refresh token.
+    const results = [
+      await status(after.auth, `${server.url}/api/data`),
+      await status(after.auth, `${server.url}/api/data`),
+    ]
+    expect({ results, reuse: server.counters.reuseDetections }).toEqual({
+      results: [200, 200],
+      reuse: 0,
+    })
+  }, 30_000)
+})
+
+// ─────────────────────────────────────────────────────────────────────────────────────────
+// P1
+// ─────────────────────────────────────────────────────────────────────────────────────────
+
+describe('P1: reuse after a stall, a lock that never frees, connections left open', () => {
+  it('P1-1 after a stall (no disconnect) the process that refreshed alone never puts its session back: the next process spends the same refresh token', async () => {
+    // An outage declared by a command timeout, with the socket still up (CLIENT PAUSE, a
+    // Sentinel failover pause, a slow network), ends without a 'ready' event: recovered()
+    // only runs on this process's next command. Meanwhile the record still holds the spent
+    // refresh token, and the next process to refresh presents it.
+    const paused = await ownRedis()
+    const server = await tokenServer()
+    const name = key('stall')
+    const options = { refreshTimeout: 500 }
+    const a = make(server, { url: paused.url, key: name, lockTtl: 1_000 }, options)
+    await a.auth.ready
+    a.auth.login(server.login())
+    expect(await until(async () => (await record(paused, name)).version === 1)).toBe(true)
+    const b = make(server, { url: paused.url, key: name, lockTtl: 1_000 }, options)
+    await b.auth.ready
+    expect(tokenOf(b)).toBe(tokenOf(a))
+
+    server.expireAccessTokens()
+    await paused.command(['CLIENT', 'PAUSE', '1500', 'ALL'])
+    expect(await status(a.auth, `${server.url}/api/data`)).toBe(200) // alone, after 500 ms
+    expect(a.warnings.join('\n')).toContain('Redis is unavailable')
+    await paused.command(['PING']) // answered once the pause is over: Redis is back
+    // With no command of its own to send, the process notices by asking (a PING a second):
+    // its recovery puts its session back. Before the fix it never did.
+    expect(
+      await until(async () => a.warnings.some((w) => w.includes('reachable again')), 5_000),
+    ).toBe(true)
+    expect(await until(async () => (await record(paused, name)).version === 2, 3_000)).toBe(true)
+
+    const result = await status(b.auth, `${server.url}/api/data`)
+    expect({ result, reuse: server.counters.reuseDetections }).toEqual({ result: 200, reuse: 0 })
+  }, 30_000)
+
+  it('P1-2 a `<key>:lock` without expiry (foreign key, PERSIST, restored dump) spins SET/EVAL/PTTL every 5 ms forever, refreshes nothing and warns nothing', async () => {
+    const server = await tokenServer()
+    const name = key('lock')
+    await redis.command(['SET', `${name}:lock`, 'left over, no TTL'])
+    const a = make(
+      server,
+      { url: redis.url, key: name },
+      { refreshTimeout: 500, retry: { retries: 1, baseDelay: 10, maxDelay: 10 } },
+    )
+    await a.auth.ready
+    a.auth.login(server.login())
+    server.expireAccessTokens()
+    const result = await status(a.auth, `${server.url}/api/data`)
+
+    const sets = async () => {
+      const info = String(await redis.command(['INFO', 'commandstats']))
+      return Number(/cmdstat_set:calls=(\d+)/.exec(info)?.[1] ?? 0)
+    }
+    const start = await sets()
+    await new Promise((resolve) => setTimeout(resolve, 1_000)) // a rate, measured over 1 s
+    const perSecond = (await sets()) - start
+
+    // Expected: the refresh goes on (alone, as on any refusal) with one warning naming the
+    // lock, and no busy loop against Redis once the client has given up.
+    expect({ result, warned: a.warnings.some((w) => /lock/i.test(w)), perSecond }).toEqual({
+      result: 200,
+      warned: true,
+      perSecond: expect.any(Number),
+    })
+    expect(perSecond).toBeLessThan(20)
+  }, 30_000)
+
+  it.each(['url', 'client'] as const)(
+    'P1-3 dispose() before the connection is up leaves the driver-owned connections open for good (%s)',
+    async (mode) => {
+      // node-redis: destroy() while connect() is in flight does not stop the connect; the
+      // socket opens afterwards and nobody closes it. The link closes right after creating
+      // the clients when dispose() came first (a SIGTERM during startup, a short script).
+      const own = await ownRedis()
+      const server = await tokenServer()
+      const app = mode === 'client' ? await createClient({ url: own.url }).connect() : undefined
+      if (app) cleanups.push(() => app.destroy())
+      // Every connection but the one asking (the harness opens one per command).
+      const count = async () =>
+        String(await own.command(['CLIENT', 'LIST']))
+          .split('\n')
+          .filter((line) => line.trim() !== '' && !line.includes('cmd=client|list')).length
+      const baseline = await count() // the app's own client, if any
+      const { auth } = make(
+        server,
+        app
+          ? { client: app as unknown as RedisClientLike, key: key('dispose') }
+          : { url: own.url, key: key('dispose') },
+      )
+      auth.dispose()
+      // A connection that comes up after dispose() must go away again: wait for any to appear
+      // and then for the count to return to the baseline.
+      await until(async () => (await count()) > baseline, 1_000)
+      const back = await until(async () => (await count()) === baseline, 3_000)
+      expect({ back, connections: await count(), baseline }).toMatchObject({ back: true })
+    },
+    20_000,
+  )
+
+  it('P1-3b a process that disposes its client right after creating it does not exit by itself', async () => {
+    const own = await ownRedis()
+    const script = `
+      import { createAuthClient } from ${JSON.stringify(join(repo, 'dist/src/fetch.js'))}
+      import { redisCoordinator } from ${JSON.stringify(join(repo, 'dist/src/redis.js'))}
+      const auth = createAuthClient({
+        refresh: async () => ({ accessToken: 'x' }), attachTo: ['http://127.0.0.1:9'],
+        onWarning: () => {},
+        coordinator: redisCoordinator({ url: ${JSON.stringify(own.url)}, key: 'exit' }),
+      })
+      process.on('SIGTERM', () => auth.dispose()) // the README's shutdown line
+      process.kill(process.pid, 'SIGTERM')        // arriving during startup
+    `
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: 'ignore',
+    })
+    const exited = new Promise<string>((resolve) =>
+      child.once('exit', (code, signal) => resolve(`exit ${code ?? signal}`)),
+    )
+    const stuck = new Promise<string>((resolve) =>
+      setTimeout(() => resolve('still running'), 5_000),
+    )
+    const outcome = await Promise.race([exited, stuck])
+    if (outcome === 'still running') child.kill('SIGKILL')
+    expect(outcome).toBe('exit 0')
+  }, 20_000)
+})
+
+// ─────────────────────────────────────────────────────────────────────────────────────────
+// P2
+// ─────────────────────────────────────────────────────────────────────────────────────────
+
+describe('P2: API, options, convergence', () => {
+  it('P2-1 RedisClientLike does not accept a node-redis 6 `createClient()` result without a cast', async () => {
+    // The nested duplicate().on has `(...args: any[]) => void` listeners; RedisClientLike
+    // asks for `(...args: never[]) => void`, and `any` is not assignable to `never` there.
+    const project = await mkdtemp(join(tmpdir(), 'auth-machine-r2-types-'))
+    cleanups.push(() => rm(project, { recursive: true, force: true }))
+    await mkdir(join(project, 'node_modules'), { recursive: true })
+    await writeFile(join(project, 'package.json'), '{ "type": "module", "private": true }')
+    const links: [string, string][] = [
+      ['auth-machine', repo],
+      ['redis', join(repo, 'node_modules/redis')],
+      ['@redis', join(repo, 'node_modules/@redis')],
+      ['xstate', join(repo, 'node_modules/xstate')],
+    ]
+    for (const [name, target] of links) {
+      await symlink(target, join(project, 'node_modules', name), 'junction')
+    }
+    const file = join(project, 'consumer.ts')
+    await writeFile(
+      file,
+      `import { createClient } from 'redis'
+import { createAuthClient } from 'auth-machine/fetch'
+import { redisCoordinator } from 'auth-machine/redis'
+const redis = createClient({ url: 'redis://127.0.0.1:6379' })
+const connected = await createClient().connect()
+// The README's client-credentials snippet: \`client: redis /* your node-redis client */\`
+createAuthClient({
+  refresh: async () => ({ access_token: 'a', expires_in: 60 }),
+  coordinator: redisCoordinator({ client: redis, key: 'invoices-m2m' }),
+})
+redisCoordinator({ client: connected, key: 'k' })
+redisCoordinator({ client: createClient({ RESP: 3 }), key: 'k' })
+`,
+    )
+    const program = ts.createProgram({
+      rootNames: [file],
+      options: {
+        target: ts.ScriptTarget.ES2022,
+        module: ts.ModuleKind.NodeNext,
+        moduleResolution: ts.ModuleResolutionKind.NodeNext,
+        strict: true,
+        noEmit: true,
+        skipLibCheck: true,
+        types: [],
+      },
+    })
+    const errors = ts
+      .getPreEmitDiagnostics(program)
+      .map(
+        (d) => `TS${d.code} ${ts.flattenDiagnosticMessageText(d.messageText, ' ').slice(0, 160)}`,
+      )
+    expect(errors).toEqual([])
+  }, 60_000)
+
+  it("P2-2 the driver connects the app's own client behind its back: the app's `connect()` after `await auth.ready` throws", async () => {
+    const server = await tokenServer()
+    const app = createClient({ url: redis.url })
+    cleanups.push(() => (app.isOpen ? app.destroy() : undefined))
+    const { auth } = make(server, { client: app as unknown as RedisClientLike, key: key('app') })
+    await auth.ready
+    // What an app writes when it sets up Redis after the auth client (README snippet 2 order).
+    await expect(app.connect().then(() => 'connected')).resolves.toBe('connected')
+  })
+
+  it.each([
+    [
+      '1500.5 (SET PX refuses a fraction: every expiry is refreshed by every process, reuse)',
+      1500.5,
+    ],
+    ['7e9 (lockTtl / 3 overflows setInterval: the lock is renewed every 1 ms)', 7e9],
+  ])(
+    'P2-3 lockTtl %s passes validation',
+    async (_label, lockTtl) => {
+      const server = await tokenServer()
+      const name = key('ttl')
+      let made: Made[]
+      try {
+        made = [0, 1].map(() => make(server, { url: redis.url, key: name, lockTtl }))
+      } catch (error) {
+        // Rejected up front as INVALID_OPTIONS: fixed.
+        expect(error).toMatchObject({ code: 'INVALID_OPTIONS' })
+        return
+      }
+      const [a, b] = made as [Made, Made]
+      await Promise.all([a.auth.ready, b.auth.ready])
+      a.auth.login(server.login())
+      expect(await until(() => tokenOf(b) !== undefined)).toBe(true)
+      const hold = server.hold('/auth/refresh')
+      server.expireAccessTokens()
+      const results = Promise.all([a, b].map((c) => status(c.auth, `${server.url}/api/data`)))
+      await hold.untilWaiting(1)
+      const evals = async () =>
+        Number(
+          /cmdstat_eval:calls=(\d+)/.exec(
+            String(await redis.command(['INFO', 'commandstats'])),
+          )?.[1] ?? 0,
+        )
+      const start = await evals()
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const renewals = (await evals()) - start
+      hold.release()
+      expect(await results).toEqual([200, 200])
+      expect(server.counters.refreshCalls).toBe(1)
+      expect(server.counters.reuseDetections).toBe(0)
+      expect(renewals).toBeLessThan(20) // a waiter's read or two, not a renewal per ms
+    },
+    30_000,
+  )
+
+  it('P2-4 with an unresponsive Redis (TCP accepted, no reply) `ready` waits two refreshTimeouts, and so does every request made at start', async () => {
+    // restore() waits refreshTimeout for the subscription, then read() waits refreshTimeout
+    // again for the first connection. The README bounds the start-up wait at 3 s (storage)
+    // and says a refresh waits "at most refreshTimeout" for Redis.
+    const sockets = new Set<Socket>()
+    const hole: Server = createServer((socket) => {
+      sockets.add(socket)
+      socket.on('error', () => undefined)
+    })
+    await new Promise<void>((resolve) => hole.listen(0, '127.0.0.1', resolve))
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const socket of sockets) socket.destroy()
+          hole.close(() => resolve())
+        }),
+    )
+    const server = await tokenServer()
+    const url = `redis://127.0.0.1:${(hole.address() as AddressInfo).port}`
+    const refreshTimeout = 1_000
+    const { auth } = make(server, { url, key: key('hole') }, { refreshTimeout })
+    const started = Date.now()
+    await auth.ready
+    expect(Date.now() - started).toBeLessThan(refreshTimeout + 300)
+  }, 20_000)
+
+  it("P2-5 a login racing another process's login: the writer keeps the other login while the record holds its own (pinned interleaving)", async () => {
+    // announce() and pull() run unserialised. When announce's read and a pull's read answer
+    // in the same tick (one TCP chunk), announce passes its `overtaken()` check, then take()
+    // delivers the other login as LOGIN, then the write of this process's own login succeeds
+    // and is believed: the record says "mine", the machine holds "theirs", until its next
+    // refresh. Unpinned, 4 processes logging in at once diverged in 8 of 10 runs.
+    const server = await tokenServer()
+    const name = key('race')
+    const real = await createClient({ url: redis.url }).connect()
+    cleanups.push(() => real.destroy())
+    type Listener = Parameters<typeof real.on>[1]
+    const replies: (() => void)[] = []
+    const messages: (() => void)[] = []
+    let holdReplies = false
+    let holdMessages = false
+    // The app's own client, with its replies and its subscriber's messages held by the test:
+    // the same bytes, in the same order, only their timing pinned.
+    const pinned: RedisClientLike = {
+      get isOpen() {
+        return real.isOpen
+      },
+      get isReady() {
+        return real.isReady
+      },
+      connect: () => real.connect(),
+      sendCommand: (args) =>
+        (real.sendCommand([...args]) as Promise<unknown>).then((reply) =>
+          holdReplies ? new Promise((resolve) => replies.push(() => resolve(reply))) : reply,
+        ),
+      subscribe: () => Promise.reject(new Error('not used on the main client')),
+      duplicate: () => {
+        const subscriber = real.duplicate()
+        return Object.assign(Object.create(null), {
+          get isOpen() {
+            return subscriber.isOpen
+          },
+          get isReady() {
+            return subscriber.isReady
+          },
+          connect: () => subscriber.connect(),
+          sendCommand: (args: ReadonlyArray<string>) => subscriber.sendCommand([...args]),
+          subscribe: (channel: string, listener: (message: string, channel: string) => void) =>
+            subscriber.subscribe(channel, (message: string, from: string) => {
+              if (holdMessages) messages.push(() => listener(message, from))
+              else listener(message, from)
+            }),
+          duplicate: () => {
+            throw new Error('not used')
+          },
+          on: (event: string, listener: (...args: never[]) => void) =>
+            subscriber.on(event, listener as unknown as Listener),
+          off: (event: string, listener: (...args: never[]) => void) =>
+            subscriber.off(event, listener as unknown as Listener),
+          destroy: () => subscriber.destroy(),
+        }) as RedisClientLike
+      },
+      on: (event, listener) => real.on(event, listener as unknown as Listener),
+      off: (event, listener) => real.off(event, listener as unknown as Listener),
+    }
+    const x = make(server, { client: pinned, key: name })
+    const y = make(server, { url: redis.url, key: name })
+    await Promise.all([x.auth.ready, y.auth.ready])
+
+    holdMessages = true
+    holdReplies = true
+    y.auth.login(server.login()) // written as version 1; its message to x is held
+    expect(await until(async () => (await record(redis, name)).version === 1)).toBe(true)
+    expect(await until(() => messages.length === 1)).toBe(true)
+    x.auth.login(server.login()) // x's announce reads version 1; the reply is held
+    expect(await until(() => replies.length === 1)).toBe(true)
+    for (const deliver of messages.splice(0)) deliver() // x's pull reads version 1 too
+    // (A fix that serialises pull() behind announce() sends no second read yet: not required.)
+    await until(() => replies.length === 2, 1_000)
+    holdReplies = false
+    for (const answer of replies.splice(0)) answer() // both replies in one tick, as one chunk
+
+    const agreed = async () => {
+      const { accessToken } = await record(redis, name)
+      return tokenOf(x) === accessToken && tokenOf(y) === accessToken
+    }
+    await until(agreed)
+    const { accessToken, version } = await record(redis, name)
+    expect({ version, x: tokenOf(x) === accessToken, y: tokenOf(y) === accessToken }).toEqual({
+      version: expect.any(Number),
+      x: true,
+      y: true,
+    })
+  }, 30_000)
+
+  it('P2-6 a process that missed another sign-in (partitioned) ignores it on recovery and keeps the old one', async () => {
+    // take() delivers a newer record of ANOTHER sign-in with its recorded reason; after a
+    // refresh that reason is 'refresh', i.e. SESSION_SYNCED, which the machine drops for a
+    // different sign-in. The process goes on with the abandoned sign-in until its next
+    // refresh (up to a token lifetime), while the record and every other process moved on.
+    const server = await tokenServer()
+    const name = key('missed')
+    const gate = await gateTo(redis)
+    const a = make(server, { url: gate.url, key: name })
+    const b = make(server, { url: redis.url, key: name })
+    await Promise.all([a.auth.ready, b.auth.ready])
+    a.auth.login(server.login('alice'))
+    expect(await until(() => tokenOf(b) === tokenOf(a))).toBe(true)
+
+    gate.cut()
+    b.auth.login(server.login('bob'))
+    expect(await until(async () => (await record(redis, name)).version === 2)).toBe(true)
+    server.expireAccessTokens()
+    expect(await status(b.auth, `${server.url}/api/data`)).toBe(200) // bob's session, refreshed
+    const bob = tokenOf(b)
+    expect((await record(redis, name)).accessToken).toBe(bob)
+
+    gate.open()
+    expect(await until(() => a.warnings.some((w) => w.includes('reachable again')), 10_000)).toBe(
+      true,
+    )
+    await until(() => tokenOf(a) === bob)
+    // Booleans, so a failure prints no token.
+    expect({ adoptedBob: tokenOf(a) === bob, state: stateOf(a) }).toEqual({
+      adoptedBob: true,
+      state: 'authenticated',
+    })
+  }, 30_000)
+})
+
+// ─────────────────────────────────────────────────────────────────────────────────────────
+// P3
+// ─────────────────────────────────────────────────────────────────────────────────────────
+
+describe('P3: warnings that say what is wrong', () => {
+  it('P3-1 a wrong password is reported as "Redis is unavailable (Error)", not as an authentication failure', async () => {
+    const own = await ownRedis()
+    await own.command(['ACL', 'SETUSER', 'svc', 'on', '>right-password', '~*', '&*', '+@all'])
+    const server = await tokenServer()
+    const url = `redis://svc:wrong-password@127.0.0.1:${own.port}`
+    const { auth, warnings } = make(server, { url, key: key('auth') }, { refreshTimeout: 500 })
+    await auth.ready
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatch(/WRONGPASS|password|authenticat/i)
+    expect(warnings[0]).not.toContain('wrong-password')
+  }, 20_000)
+})
