@@ -1,8 +1,21 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import type { LoggedRequest, TestAuthServer, TokenSet } from '../../dist/src/testing/index.js'
-import type { RedisServer } from './redisServer.js'
+import {
+  createTestAuthServer,
+  type LoggedRequest,
+  type TestAuthServer,
+  type TestAuthServerOptions,
+  type TokenSet,
+} from '../../dist/src/testing/index.js'
+import { type RedisServer, startRedisServer } from './redisServer.js'
+import { refreshAt } from './refresh.mjs'
+
+export { refreshAt }
+
+/** The start of the warning of an outage, and of the one of its recovery. */
+export const UNAVAILABLE = 'Redis is unavailable'
+export const REACHABLE = 'Redis is reachable again'
 
 const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url))
 const EXIT_DEADLINE_MS = 10_000
@@ -15,11 +28,11 @@ export interface WorkerConfig {
   lockTtl?: number
   secret?: string
   refreshTimeout?: number
-  /** review-r1: added to the worker's clock (ms), through the client's `clock` option. */
+  /** Added to the worker's clock (ms), through the client's `clock` option. */
   clockOffset?: number
-  /** review-r1: a storage adapter: preloaded with a session, its first read held until released. */
+  /** A storage adapter: preloaded with a session, its first read held until released. */
   storage?: { preload?: Record<string, unknown> | null; gateFirstGet?: boolean }
-  /** review-r1: `retry.retries` of the worker's client. */
+  /** `retry.retries` of the worker's client. */
   retries?: number
 }
 
@@ -140,12 +153,12 @@ export class Worker {
     return this.send('state', { resetHistory })
   }
 
-  /** review-r1: SIGSTOP, as a long GC pause: the process runs nothing until {@link resume}. */
+  /** SIGSTOP, as a long GC pause: the process runs nothing until {@link resume}. */
   pause(): void {
     if (!this.#gone) this.child.kill('SIGSTOP')
   }
 
-  /** review-r1: SIGCONT. */
+  /** SIGCONT. */
   resume(): void {
     if (!this.#gone) this.child.kill('SIGCONT')
   }
@@ -201,25 +214,34 @@ export function exitAll(workers: Worker[]): Promise<(number | string)[]> {
   return Promise.all(workers.map((worker) => worker.exit()))
 }
 
+/** `count` workers as a tuple when `count` is a literal (`[Worker, Worker]` for 2), else an array. */
+export type Workers<N extends number, Started extends Worker[] = []> = number extends N
+  ? Worker[]
+  : Started['length'] extends N
+    ? Started
+    : Workers<N, [...Started, Worker]>
+
 /**
- * A session shared by `count` processes: the first logs in with tokens fresh from the server,
- * the others start once the record is in Redis and adopt it through `auth.ready`.
+ * A session shared by `count` processes: the first logs in (as `user`, if given) with tokens
+ * fresh from the server, the others start once the record is in Redis and adopt it through
+ * `auth.ready`, with `others` over `config` (another Redis url, a clock offset…).
  */
-export async function sharedSession(
+export async function sharedSession<N extends number>(
   server: TestAuthServer,
   redis: RedisServer,
-  count: number,
+  count: N,
   config: WorkerConfig,
-): Promise<{ workers: Worker[]; tokens: TokenSet }> {
+  { user, others = {} }: { user?: string; others?: Partial<WorkerConfig> } = {},
+): Promise<{ workers: Workers<N>; tokens: TokenSet }> {
   const [first] = await startWorkers(1, config)
   if (!first) throw new Error('no worker')
-  const tokens = server.login()
+  const tokens = server.login(user)
   await first.send('login', { tokens })
   // The login is announced asynchronously: a process started before it is written would
   // begin signed out, and this test is about adopting at start.
   await untilRedis(redis, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
-  const others = await startWorkers(count - 1, config, 2)
-  return { workers: [first, ...others], tokens }
+  const rest = await startWorkers(count - 1, { ...config, ...others }, 2)
+  return { workers: [first, ...rest] as Workers<N>, tokens }
 }
 
 const POLL_MS = 10
@@ -361,12 +383,12 @@ export interface Gate {
   connections(): number
   /** Drops everything and stops listening. */
   close(): Promise<void>
-  /** review-r1: holds every byte sent towards Redis (replies still flow back) until {@link flowUpstream}. */
+  /** Holds every byte sent towards Redis (replies still flow back) until {@link flowUpstream}. */
   stallUpstream(): void
   flowUpstream(): void
-  /** review-r1: bytes held by {@link stallUpstream} right now. */
+  /** Bytes held by {@link stallUpstream} right now. */
   heldUpstream(): number
-  /** review-r1: resolves once more than `bytes` (default 0) are held. */
+  /** Resolves once more than `bytes` (default 0) are held. */
   untilHeld(bytes?: number): Promise<void>
 }
 
@@ -445,10 +467,71 @@ export async function startGate(target: { port: number }): Promise<Gate> {
   }
 }
 
-/** review-r1: the pid of a harness redis-server (from INFO), to SIGSTOP / SIGCONT it. */
+/** The pid of a harness redis-server (from INFO), to SIGSTOP / SIGCONT it. */
 export async function redisPid(redis: RedisServer): Promise<number> {
   const info = String(await redis.command(['INFO', 'server']))
   const pid = Number(/process_id:(\d+)/.exec(info)?.[1])
   if (!Number.isInteger(pid)) throw new Error('no process_id in INFO')
   return pid
+}
+
+/** How many times Redis ran `command` (`set`, `eval`…) since it started, from INFO commandstats. */
+export async function commandCalls(redis: RedisServer, command: string): Promise<number> {
+  const stats = String(await redis.command(['INFO', 'commandstats']))
+  return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0)
+}
+
+/** What a test made that outlives it unless undone: undone after it by {@link cleanUpTest}. */
+const undo: (() => unknown)[] = []
+
+/** Registers `cleanup` to run after the current test (the last registered runs first). */
+export function afterTest(cleanup: () => unknown): void {
+  undo.push(cleanup)
+}
+
+/**
+ * After each test: kills the workers still running, then undoes what the test registered,
+ * newest first (a Redis process resumed before it is stopped, a client before its server).
+ */
+export async function cleanUpTest(): Promise<void> {
+  await killAllWorkers()
+  for (const cleanup of undo.splice(0).reverse()) await cleanup()
+}
+
+/** A token server, closed after the test. */
+export async function tokenServer(options: TestAuthServerOptions = {}): Promise<TestAuthServer> {
+  const server = await createTestAuthServer(options)
+  afterTest(() => server.close())
+  return server
+}
+
+/** A redis-server of the test's own (to stall, kill or restart), stopped after it. */
+export async function ownRedis(): Promise<RedisServer> {
+  const server = await startRedisServer()
+  afterTest(() => server.stop())
+  return server
+}
+
+/** A {@link Gate} in front of `target`, closed after the test. */
+export async function gateTo(target: { port: number }): Promise<Gate> {
+  const gate = await startGate(target)
+  afterTest(() => gate.close())
+  return gate
+}
+
+let keys = 0
+
+/** A key of its own for each call: no record, lock or channel is shared between tests. */
+export function uniqueKey(prefix = 'session'): string {
+  keys += 1
+  return `${prefix}-${keys}`
+}
+
+/** A worker's config for a client of `server` on the Redis at `on`, under a key of its own. */
+export function configFor(
+  server: TestAuthServer,
+  on: { url: string },
+  extra: Partial<WorkerConfig> = {},
+): WorkerConfig {
+  return { serverUrl: server.url, redisUrl: on.url, key: uniqueKey(), ...extra }
 }

@@ -5,10 +5,11 @@
 import { createHash } from 'node:crypto'
 import { createAuthClient } from '../../dist/src/fetch.js'
 import { redisCoordinator } from '../../dist/src/redis.js'
+import { refreshAt } from './refresh.mjs'
 
 const config = JSON.parse(process.env.AUTH_WORKER_CONFIG ?? '{}')
 const { id, serverUrl, redisUrl, key, lockTtl, secret, refreshTimeout } = config
-// review-r1 additions (all optional): a clock offset, a storage adapter whose reads can be
+// Optional, for the protocol tests: a clock offset, a storage adapter whose reads can be
 // held (a slow persistent store), a session already in that storage at start.
 const { clockOffset, storage: storageConfig, retries } = config
 
@@ -74,22 +75,9 @@ const coordinator = {
 }
 
 const auth = createAuthClient({
-  // A bare fetch, never `auth.fetch` (which would wait for this very refresh). The worker id
-  // goes in the query so the test can tell which process holds the refresh; the token never.
-  refresh: async (session, { signal }) => {
-    const response = await fetch(`${serverUrl}/auth/refresh?worker=${id}`, {
-      method: 'POST',
-      signal,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ refreshToken: session.refreshToken }),
-    })
-    if (!response.ok) {
-      throw Object.assign(new Error(`refresh failed: ${response.status}`), {
-        status: response.status,
-      })
-    }
-    return response.json()
-  },
+  // The worker id goes in the query so the test can tell which process holds the refresh;
+  // the token never.
+  refresh: refreshAt(`${serverUrl}/auth/refresh?worker=${id}`),
   attachTo: [serverUrl],
   coordinator,
   ...(storage ? { storage } : {}),

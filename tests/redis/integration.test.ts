@@ -1,12 +1,12 @@
-// Adversarial review (r2) of the Redis coordinator and the coordination refactor.
-// Every test here FAILS on the reviewed commit: each one shows one defect. Real redis-server
-// (startRedisServer), real token server (createTestAuthServer), real node-redis clients; the
-// built package (dist/) is used as an app would. Run: npm run build --silent && npx vitest run
-// tests/redis/review-r2.test.ts
+// Integration regressions of the Redis coordinator and the coordination refactor, first written
+// as failing reproductions by an adversarial review (r2): the comment above each test says what
+// failed before the fix. Real redis-server (startRedisServer), real token server
+// (createTestAuthServer), real node-redis clients; the built package (dist/) is used as an app
+// would. Run: npm run build --silent && npx vitest run tests/redis/integration.test.ts
 //
-// Waits are conditions with a deadline, never sleeps standing in for one: where the defect
-// is a state that never comes (a logout that never arrives, a connection never closed), the
-// failing run waits out the deadline and the fixed one returns at once.
+// Waits are conditions with a deadline, never sleeps standing in for one: where a regression
+// would be a state that never comes (a logout that never arrives, a connection never closed),
+// a failing run waits out the deadline and a passing one returns at once.
 
 import { spawn } from 'node:child_process'
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
@@ -19,21 +19,25 @@ import ts from 'typescript'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type AuthClient, createAuthClient, memorySession } from '../../dist/src/fetch.js'
 import { type RedisClientLike, redisCoordinator } from '../../dist/src/redis.js'
-import {
-  createTestAuthServer,
-  type TestAuthServer,
-  type TestAuthServerOptions,
-} from '../../dist/src/testing/index.js'
+import type { TestAuthServer } from '../../dist/src/testing/index.js'
 import { type RedisServer, startRedisServer } from './redisServer.js'
-import { type Gate, startGate } from './support.js'
+import {
+  afterTest,
+  cleanUpTest,
+  commandCalls,
+  gateTo,
+  ownRedis,
+  refreshAt,
+  tokenServer,
+  UNAVAILABLE,
+  uniqueKey,
+} from './support.js'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 
 let redis: RedisServer
-const cleanups: (() => unknown)[] = []
 const unhandled: unknown[] = []
 const onUnhandled = (reason: unknown) => unhandled.push(reason)
-let keys = 0
 
 beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled)
@@ -41,7 +45,7 @@ beforeAll(async () => {
 })
 
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+  await cleanUpTest()
   // No path here may end in an unhandled rejection.
   expect(unhandled.splice(0).map(String)).toEqual([])
 })
@@ -51,42 +55,7 @@ afterAll(async () => {
   await redis?.stop()
 })
 
-const key = (name: string) => `r2-${name}-${++keys}`
-
-async function tokenServer(options: TestAuthServerOptions = {}): Promise<TestAuthServer> {
-  const server = await createTestAuthServer(options)
-  cleanups.push(() => server.close())
-  return server
-}
-
-async function ownRedis(): Promise<RedisServer> {
-  const server = await startRedisServer()
-  cleanups.push(() => server.stop())
-  return server
-}
-
-async function gateTo(server: RedisServer): Promise<Gate> {
-  const gate = await startGate(server)
-  cleanups.push(() => gate.close())
-  return gate
-}
-
-function refreshWith(server: TestAuthServer) {
-  return async (session: { refreshToken?: string }, { signal }: { signal: AbortSignal }) => {
-    const response = await fetch(`${server.url}/auth/refresh`, {
-      method: 'POST',
-      signal,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ refreshToken: session.refreshToken }),
-    })
-    if (!response.ok) {
-      throw Object.assign(new Error(`refresh failed: ${response.status}`), {
-        status: response.status,
-      })
-    }
-    return response.json()
-  }
-}
+const key = (name: string) => uniqueKey(`r2-${name}`)
 
 interface Made {
   auth: AuthClient
@@ -101,13 +70,13 @@ function make(
 ): Made {
   const warnings: string[] = []
   const auth = createAuthClient({
-    refresh: refreshWith(server),
+    refresh: refreshAt(`${server.url}/auth/refresh`),
     attachTo: [server.url],
     onWarning: (message) => warnings.push(message),
     coordinator: redisCoordinator(coordinator),
     ...extra,
   })
-  cleanups.push(() => auth.dispose())
+  afterTest(() => auth.dispose())
   return { auth, warnings }
 }
 
@@ -142,16 +111,13 @@ const status = (auth: AuthClient, url: string) =>
     (error: { name?: string }) => error?.name ?? 'error',
   )
 
-// ─────────────────────────────────────────────────────────────────────────────────────────
-// P0
-// ─────────────────────────────────────────────────────────────────────────────────────────
-
-describe('P0: lost logout, refresh-token reuse', () => {
-  it('P0-1 a logout by a process that adopted the session at start is undone when a partitioned process comes back', async () => {
-    // restore() records the version and access token of the adopted session but not its
-    // sign-in id, so the end is written with id '' and the WRITE script's "no session of an
-    // ended sign-in is written again" rule cannot apply. A process that refreshed twice while
-    // partitioned is ahead by version and writes the ended session back.
+describe('a logout and a stored session across partitions and restarts', () => {
+  // Before the fix: the logout was undone (review r2, P0-1).
+  it("a logout by a process that adopted the session at start survives a partitioned process's recovery", async () => {
+    // The process that adopted the session at start ends it with its sign-in id, so the WRITE
+    // script's "no session of an ended sign-in is written again" rule applies to the process
+    // that refreshed twice while partitioned: ahead by version, it must not write it back.
+    // (Before the fix, restore() kept no sign-in id and the end was written with id ''.)
     const server = await tokenServer()
     const name = key('lost-logout')
     const gate = await gateTo(redis)
@@ -175,7 +141,7 @@ describe('P0: lost logout, refresh-token reuse', () => {
     expect(await record(redis, name)).toMatchObject({ kind: 'e' })
 
     gate.open()
-    // Settled: the returning process either ended (fixed) or wrote its session back (defect).
+    // Settled: the returning process either ended or wrote its session back.
     await until(
       async () => stateOf(away) === 'loggedOut' || (await record(redis, name)).kind === 's',
       10_000,
@@ -184,12 +150,12 @@ describe('P0: lost logout, refresh-token reuse', () => {
     expect(stateOf(away)).toBe('loggedOut')
   }, 30_000)
 
-  it('P0-2 a process restarted with a stored session newer than the record adopts the older one and presents a spent refresh token', async () => {
+  // Before the fix: it adopted the older record and presented a spent refresh token (review r2, P0-2).
+  it('a process restarted with a stored session newer than the record keeps its own and presents no spent refresh token', async () => {
     // A process that refreshed during an outage persists the rotated session, and restarts
-    // before Redis is back. Restored from its own storage, it never tells the coordinator
-    // (`known` stays 'none'); the first record it meets — its own login, one rotation older —
-    // is taken as newer: delivered as LOGIN (isNewSession only compares access tokens), or
-    // adopted by the lock-time judge() (version 1 > 0). Its refresh token was spent: reuse.
+    // before Redis is back. The first record it meets — its own login, one rotation older —
+    // holds a spent refresh token: it must not be taken as newer, neither delivered as LOGIN
+    // nor adopted by the lock-time judge().
     const server = await tokenServer()
     const name = key('stored')
     const gate = await gateTo(redis)
@@ -199,8 +165,8 @@ describe('P0: lost logout, refresh-token reuse', () => {
     before.auth.login(server.login())
     expect(await until(async () => (await record(redis, name)).version === 1)).toBe(true)
 
-    // Time passes between the login and the refresh (the record ages in whole seconds, so a
-    // fix comparing obtainedAt needs more than one second to tell them apart).
+    // Time passes between the login and the refresh (the record ages in whole seconds, so
+    // comparing obtainedAt needs more than one second to tell them apart).
     await new Promise((resolve) => setTimeout(resolve, 1_100))
     gate.cut()
     server.expireAccessTokens()
@@ -217,9 +183,9 @@ describe('P0: lost logout, refresh-token reuse', () => {
     const after = make(server, { url: gate.url, key: name }, { storage: reopened })
     await after.auth.ready
     server.expireAccessTokens()
-    // Two requests in a row: whichever path adopts the older session first (the recovery's
-    // take() as LOGIN, or judge() inside the lock, which returns it as the "refresh" and
-    // replays with its expired access token), one of them presents the spent refresh token.
+    // Two requests in a row, through both paths that could adopt the older session: the
+    // recovery's take() (as LOGIN), and judge() inside the lock (as the "refresh", replayed
+    // with its expired access token). Neither may present the spent refresh token.
     const results = [
       await status(after.auth, `${server.url}/api/data`),
       await status(after.auth, `${server.url}/api/data`),
@@ -231,16 +197,13 @@ describe('P0: lost logout, refresh-token reuse', () => {
   }, 30_000)
 })
 
-// ─────────────────────────────────────────────────────────────────────────────────────────
-// P1
-// ─────────────────────────────────────────────────────────────────────────────────────────
-
-describe('P1: reuse after a stall, a lock that never frees, connections left open', () => {
-  it('P1-1 after a stall (no disconnect) the process that refreshed alone never puts its session back: the next process spends the same refresh token', async () => {
+describe('stalls, locks without expiry, connections opened after dispose()', () => {
+  // Before the fix: the session was never put back, and the next process spent the same refresh token (review r2, P1-1).
+  it('after a stall (no disconnect) the process that refreshed alone puts its session back: the next process refreshes without reuse', async () => {
     // An outage declared by a command timeout, with the socket still up (CLIENT PAUSE, a
-    // Sentinel failover pause, a slow network), ends without a 'ready' event: recovered()
-    // only runs on this process's next command. Meanwhile the record still holds the spent
-    // refresh token, and the next process to refresh presents it.
+    // Sentinel failover pause, a slow network), ends without a 'ready' event. Until the
+    // process that refreshed alone puts its session back, the record holds the spent refresh
+    // token, and the next process to refresh would present it.
     const paused = await ownRedis()
     const server = await tokenServer()
     const name = key('stall')
@@ -256,10 +219,10 @@ describe('P1: reuse after a stall, a lock that never frees, connections left ope
     server.expireAccessTokens()
     await paused.command(['CLIENT', 'PAUSE', '1500', 'ALL'])
     expect(await status(a.auth, `${server.url}/api/data`)).toBe(200) // alone, after 500 ms
-    expect(a.warnings.join('\n')).toContain('Redis is unavailable')
+    expect(a.warnings.join('\n')).toContain(UNAVAILABLE)
     await paused.command(['PING']) // answered once the pause is over: Redis is back
     // With no command of its own to send, the process notices by asking (a PING a second):
-    // its recovery puts its session back. Before the fix it never did.
+    // its recovery puts its session back.
     expect(
       await until(async () => a.warnings.some((w) => w.includes('reachable again')), 5_000),
     ).toBe(true)
@@ -269,7 +232,8 @@ describe('P1: reuse after a stall, a lock that never frees, connections left ope
     expect({ result, reuse: server.counters.reuseDetections }).toEqual({ result: 200, reuse: 0 })
   }, 30_000)
 
-  it('P1-2 a `<key>:lock` without expiry (foreign key, PERSIST, restored dump) spins SET/EVAL/PTTL every 5 ms forever, refreshes nothing and warns nothing', async () => {
+  // Before the fix: SET/EVAL/PTTL spun every 5 ms forever, refreshing nothing and warning nothing (review r2, P1-2).
+  it('a `<key>:lock` without expiry (foreign key, PERSIST, restored dump): the refresh goes on alone with a warning naming the lock, and no busy loop', async () => {
     const server = await tokenServer()
     const name = key('lock')
     await redis.command(['SET', `${name}:lock`, 'left over, no TTL'])
@@ -283,13 +247,9 @@ describe('P1: reuse after a stall, a lock that never frees, connections left ope
     server.expireAccessTokens()
     const result = await status(a.auth, `${server.url}/api/data`)
 
-    const sets = async () => {
-      const info = String(await redis.command(['INFO', 'commandstats']))
-      return Number(/cmdstat_set:calls=(\d+)/.exec(info)?.[1] ?? 0)
-    }
-    const start = await sets()
+    const start = await commandCalls(redis, 'set')
     await new Promise((resolve) => setTimeout(resolve, 1_000)) // a rate, measured over 1 s
-    const perSecond = (await sets()) - start
+    const perSecond = (await commandCalls(redis, 'set')) - start
 
     // Expected: the refresh goes on (alone, as on any refusal) with one warning naming the
     // lock, and no busy loop against Redis once the client has given up.
@@ -301,16 +261,17 @@ describe('P1: reuse after a stall, a lock that never frees, connections left ope
     expect(perSecond).toBeLessThan(20)
   }, 30_000)
 
+  // Before the fix: the driver-owned connections stayed open for good (review r2, P1-3).
   it.each(['url', 'client'] as const)(
-    'P1-3 dispose() before the connection is up leaves the driver-owned connections open for good (%s)',
+    'dispose() before the connection is up closes the driver-owned connections once they open (%s)',
     async (mode) => {
       // node-redis: destroy() while connect() is in flight does not stop the connect; the
-      // socket opens afterwards and nobody closes it. The link closes right after creating
-      // the clients when dispose() came first (a SIGTERM during startup, a short script).
+      // socket opens afterwards, and the driver must close it. Here dispose() comes right
+      // after creating the clients (a SIGTERM during startup, a short script).
       const own = await ownRedis()
       const server = await tokenServer()
       const app = mode === 'client' ? await createClient({ url: own.url }).connect() : undefined
-      if (app) cleanups.push(() => app.destroy())
+      if (app) afterTest(() => app.destroy())
       // Every connection but the one asking (the harness opens one per command).
       const count = async () =>
         String(await own.command(['CLIENT', 'LIST']))
@@ -333,7 +294,8 @@ describe('P1: reuse after a stall, a lock that never frees, connections left ope
     20_000,
   )
 
-  it('P1-3b a process that disposes its client right after creating it does not exit by itself', async () => {
+  // Before the fix: the process did not exit by itself (review r2, P1-3b).
+  it('a process that disposes its client right after creating it exits by itself', async () => {
     const own = await ownRedis()
     const script = `
       import { createAuthClient } from ${JSON.stringify(join(repo, 'dist/src/fetch.js'))}
@@ -361,16 +323,11 @@ describe('P1: reuse after a stall, a lock that never frees, connections left ope
   }, 20_000)
 })
 
-// ─────────────────────────────────────────────────────────────────────────────────────────
-// P2
-// ─────────────────────────────────────────────────────────────────────────────────────────
-
-describe('P2: API, options, convergence', () => {
-  it('P2-1 RedisClientLike does not accept a node-redis 6 `createClient()` result without a cast', async () => {
-    // The nested duplicate().on has `(...args: any[]) => void` listeners; RedisClientLike
-    // asks for `(...args: never[]) => void`, and `any` is not assignable to `never` there.
+describe('API, options, convergence', () => {
+  // Before the fix: it needed a cast, the nested duplicate().on listeners being `(...args: any[]) => void` (review r2, P2-1).
+  it('RedisClientLike accepts a node-redis 6 `createClient()` result without a cast', async () => {
     const project = await mkdtemp(join(tmpdir(), 'auth-machine-r2-types-'))
-    cleanups.push(() => rm(project, { recursive: true, force: true }))
+    afterTest(() => rm(project, { recursive: true, force: true }))
     await mkdir(join(project, 'node_modules'), { recursive: true })
     await writeFile(join(project, 'package.json'), '{ "type": "module", "private": true }')
     const links: [string, string][] = [
@@ -419,24 +376,23 @@ redisCoordinator({ client: createClient({ RESP: 3 }), key: 'k' })
     expect(errors).toEqual([])
   }, 60_000)
 
-  it("P2-2 the driver connects the app's own client behind its back: the app's `connect()` after `await auth.ready` throws", async () => {
+  // Before the fix: the driver connected the app's client behind its back, and the app's connect() threw (review r2, P2-2).
+  it("the driver leaves the app's own client to the app: its `connect()` after `await auth.ready` succeeds", async () => {
     const server = await tokenServer()
     const app = createClient({ url: redis.url })
-    cleanups.push(() => (app.isOpen ? app.destroy() : undefined))
+    afterTest(() => (app.isOpen ? app.destroy() : undefined))
     const { auth } = make(server, { client: app as unknown as RedisClientLike, key: key('app') })
     await auth.ready
     // What an app writes when it sets up Redis after the auth client (README snippet 2 order).
     await expect(app.connect().then(() => 'connected')).resolves.toBe('connected')
   })
 
+  // Before the fix: both passed validation; with 1500.5 every process refreshed every expiry (reuse), with 7e9 the lock was renewed every 1 ms (review r2, P2-3).
   it.each([
-    [
-      '1500.5 (SET PX refuses a fraction: every expiry is refreshed by every process, reuse)',
-      1500.5,
-    ],
-    ['7e9 (lockTtl / 3 overflows setInterval: the lock is renewed every 1 ms)', 7e9],
+    ['1500.5 (SET PX refuses a fraction)', 1500.5],
+    ['7e9 (lockTtl / 3 overflows setInterval)', 7e9],
   ])(
-    'P2-3 lockTtl %s passes validation',
+    'lockTtl %s is rejected as INVALID_OPTIONS, or else coordinates: one refresh, no reuse, no renewal storm',
     async (_label, lockTtl) => {
       const server = await tokenServer()
       const name = key('ttl')
@@ -444,7 +400,7 @@ redisCoordinator({ client: createClient({ RESP: 3 }), key: 'k' })
       try {
         made = [0, 1].map(() => make(server, { url: redis.url, key: name, lockTtl }))
       } catch (error) {
-        // Rejected up front as INVALID_OPTIONS: fixed.
+        // Rejected up front as INVALID_OPTIONS.
         expect(error).toMatchObject({ code: 'INVALID_OPTIONS' })
         return
       }
@@ -456,15 +412,9 @@ redisCoordinator({ client: createClient({ RESP: 3 }), key: 'k' })
       server.expireAccessTokens()
       const results = Promise.all([a, b].map((c) => status(c.auth, `${server.url}/api/data`)))
       await hold.untilWaiting(1)
-      const evals = async () =>
-        Number(
-          /cmdstat_eval:calls=(\d+)/.exec(
-            String(await redis.command(['INFO', 'commandstats'])),
-          )?.[1] ?? 0,
-        )
-      const start = await evals()
+      const start = await commandCalls(redis, 'eval')
       await new Promise((resolve) => setTimeout(resolve, 300))
-      const renewals = (await evals()) - start
+      const renewals = (await commandCalls(redis, 'eval')) - start
       hold.release()
       expect(await results).toEqual([200, 200])
       expect(server.counters.refreshCalls).toBe(1)
@@ -474,17 +424,17 @@ redisCoordinator({ client: createClient({ RESP: 3 }), key: 'k' })
     30_000,
   )
 
-  it('P2-4 with an unresponsive Redis (TCP accepted, no reply) `ready` waits two refreshTimeouts, and so does every request made at start', async () => {
-    // restore() waits refreshTimeout for the subscription, then read() waits refreshTimeout
-    // again for the first connection. The README bounds the start-up wait at 3 s (storage)
-    // and says a refresh waits "at most refreshTimeout" for Redis.
+  // Before the fix: `ready` waited two refreshTimeouts (subscription, then first read), and so did every request made at start (review r2, P2-4).
+  it('with an unresponsive Redis (TCP accepted, no reply) `ready` waits at most one refreshTimeout', async () => {
+    // The README bounds the start-up wait at 3 s (storage) and says a refresh waits "at most
+    // refreshTimeout" for Redis.
     const sockets = new Set<Socket>()
     const hole: Server = createServer((socket) => {
       sockets.add(socket)
       socket.on('error', () => undefined)
     })
     await new Promise<void>((resolve) => hole.listen(0, '127.0.0.1', resolve))
-    cleanups.push(
+    afterTest(
       () =>
         new Promise<void>((resolve) => {
           for (const socket of sockets) socket.destroy()
@@ -500,16 +450,17 @@ redisCoordinator({ client: createClient({ RESP: 3 }), key: 'k' })
     expect(Date.now() - started).toBeLessThan(refreshTimeout + 300)
   }, 20_000)
 
-  it("P2-5 a login racing another process's login: the writer keeps the other login while the record holds its own (pinned interleaving)", async () => {
-    // announce() and pull() run unserialised. When announce's read and a pull's read answer
-    // in the same tick (one TCP chunk), announce passes its `overtaken()` check, then take()
-    // delivers the other login as LOGIN, then the write of this process's own login succeeds
-    // and is believed: the record says "mine", the machine holds "theirs", until its next
-    // refresh. Unpinned, 4 processes logging in at once diverged in 8 of 10 runs.
+  // Before the fix: the writer kept the other login while the record held its own (review r2, P2-5).
+  it("a login racing another process's login: both processes end on the session the record holds (pinned interleaving)", async () => {
+    // The pinned interleaving: announce()'s read and a pull()'s read answer in the same tick
+    // (one TCP chunk). Before the fix, announce passed its `overtaken()` check, take()
+    // delivered the other login as LOGIN, then the write of this process's own login
+    // succeeded and was believed: the record said "mine", the machine held "theirs", until its
+    // next refresh. Unpinned, 4 processes logging in at once diverged in 8 of 10 runs.
     const server = await tokenServer()
     const name = key('race')
     const real = await createClient({ url: redis.url }).connect()
-    cleanups.push(() => real.destroy())
+    afterTest(() => real.destroy())
     type Listener = Parameters<typeof real.on>[1]
     const replies: (() => void)[] = []
     const messages: (() => void)[] = []
@@ -589,11 +540,12 @@ redisCoordinator({ client: createClient({ RESP: 3 }), key: 'k' })
     })
   }, 30_000)
 
-  it('P2-6 a process that missed another sign-in (partitioned) ignores it on recovery and keeps the old one', async () => {
-    // take() delivers a newer record of ANOTHER sign-in with its recorded reason; after a
-    // refresh that reason is 'refresh', i.e. SESSION_SYNCED, which the machine drops for a
-    // different sign-in. The process goes on with the abandoned sign-in until its next
-    // refresh (up to a token lifetime), while the record and every other process moved on.
+  // Before the fix: it ignored the other sign-in on recovery and kept the old one (review r2, P2-6).
+  it('a process that missed another sign-in (partitioned) adopts it on recovery', async () => {
+    // The newer record is of ANOTHER sign-in, last written by a refresh. Before the fix, take()
+    // delivered it with that recorded reason ('refresh', i.e. SESSION_SYNCED), which the
+    // machine drops for a different sign-in: the process went on with the abandoned sign-in
+    // until its next refresh (up to a token lifetime), while every other process moved on.
     const server = await tokenServer()
     const name = key('missed')
     const gate = await gateTo(redis)
@@ -624,12 +576,9 @@ redisCoordinator({ client: createClient({ RESP: 3 }), key: 'k' })
   }, 30_000)
 })
 
-// ─────────────────────────────────────────────────────────────────────────────────────────
-// P3
-// ─────────────────────────────────────────────────────────────────────────────────────────
-
-describe('P3: warnings that say what is wrong', () => {
-  it('P3-1 a wrong password is reported as "Redis is unavailable (Error)", not as an authentication failure', async () => {
+describe('warnings that say what is wrong', () => {
+  // Before the fix: it was reported as "Redis is unavailable (Error)" (review r2, P3-1).
+  it('a wrong password is reported as an authentication failure, without the password', async () => {
     const own = await ownRedis()
     await own.command(['ACL', 'SETUSER', 'svc', 'on', '>right-password', '~*', '&*', '+@all'])
     const server = await tokenServer()

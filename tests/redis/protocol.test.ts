@@ -1,79 +1,50 @@
-// Adversarial review r1 of the Redis coordinator. Every test here runs a real redis-server
-// (scripts/redis-server.mjs), the real token server and, where the scenario needs them, real
-// child processes (worker.mjs). Each `defect:` test FAILS on the reviewed commit and states
-// the behaviour the pinned semantics require; `held:` tests pass and document attacks that
-// the driver withstood.
+// Protocol regressions of the Redis coordinator, first written as failing reproductions by an
+// adversarial review (r1). Every test here runs a real redis-server (scripts/redis-server.mjs),
+// the real token server and, where the scenario needs them, real child processes (worker.mjs).
+// The comment above each test says what failed before the fix; the tests marked "held" document
+// attacks that the driver withstood already.
 //
-// Run: npm run build --silent && npx vitest run tests/redis/review-r1.test.ts
+// Run: npm run build --silent && npx vitest run tests/redis/protocol.test.ts
 import { createClient } from 'redis'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createAuthClient } from '../../dist/src/fetch.js'
 import { redisCoordinator } from '../../dist/src/redis.js'
-import {
-  createTestAuthServer,
-  type TestAuthServer,
-  type TestAuthServerOptions,
-} from '../../dist/src/testing/index.js'
+import type { TestAuthServerOptions } from '../../dist/src/testing/index.js'
 import { type RedisServer, startRedisServer } from './redisServer.js'
 import {
+  afterTest,
   burstAll,
+  cleanUpTest,
+  commandCalls,
+  configFor,
   failures,
-  type Gate,
+  gateTo,
   killAllWorkers,
+  ownRedis,
+  REACHABLE,
   redisPid,
-  startGate,
+  refreshAt,
+  sharedSession,
   startWorkers,
+  tokenServer,
+  UNAVAILABLE,
+  uniqueKey,
   untilRedis,
   Worker,
   type WorkerConfig,
 } from './support.js'
 
-const UNAVAILABLE = 'Redis is unavailable'
-const REACHABLE = 'Redis is reachable again'
-
 let redis: RedisServer
-const servers: TestAuthServer[] = []
-const gates: Gate[] = []
-const extraRedis: RedisServer[] = []
-const cleanups: (() => Promise<unknown> | unknown)[] = []
-let keys = 0
 
 beforeAll(async () => {
   redis = await startRedisServer()
 })
 
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-  await killAllWorkers()
-  await Promise.all(gates.splice(0).map((gate) => gate.close()))
-  await Promise.all(servers.splice(0).map((server) => server.close()))
-  await Promise.all(extraRedis.splice(0).map((server) => server.stop()))
-})
+afterEach(cleanUpTest)
 
 afterAll(async () => {
   await redis?.stop()
 })
-
-async function tokenServer(options: TestAuthServerOptions = {}): Promise<TestAuthServer> {
-  const server = await createTestAuthServer(options)
-  servers.push(server)
-  return server
-}
-
-async function gateTo(target: RedisServer): Promise<Gate> {
-  const gate = await startGate(target)
-  gates.push(gate)
-  return gate
-}
-
-function configFor(
-  server: TestAuthServer,
-  on: { url: string },
-  extra: Partial<WorkerConfig> = {},
-): WorkerConfig {
-  keys += 1
-  return { serverUrl: server.url, redisUrl: on.url, key: `review-r1-${keys}`, ...extra }
-}
 
 /** Resolves with `value` after `ms`: the bound of a wait for something that must happen. */
 const within = <T>(ms: number, value: T) =>
@@ -86,23 +57,71 @@ async function record(key: string): Promise<Record<string, string>> {
   return out
 }
 
-describe('review r1: logout across an outage', () => {
-  it('defect (P0): a logout made while cut off from Redis by a process that adopted the session at start is lost once another process refreshed twice', async () => {
-    const server = await tokenServer()
-    const gate = await gateTo(redis)
-    const config = configFor(server, redis)
+/** Resolves once the record holds a second sign-in: version 2, written by a login. */
+const untilSecondLogin = (key: string) =>
+  untilRedis(
+    redis,
+    ['HMGET', `${key}:record`, 'v', 'r'],
+    (vr) => JSON.stringify(vr) === '["2","l"]',
+  )
+
+/** Over the defaults of {@link signedIn}. */
+interface Scenario {
+  /** Over the worker config of every process. */
+  config?: Partial<WorkerConfig>
+  /** Over the config of every process but the first. */
+  others?: Partial<WorkerConfig>
+  /** The Redis of the scenario: the file's own unless given. */
+  on?: RedisServer
+  server?: TestAuthServerOptions
+  /** Who signs in. */
+  user?: string
+}
+
+/** A token server and `count` processes on one session of it, under a key of their own. */
+async function signedIn<N extends number>(count: N, scenario: Scenario = {}) {
+  const { config: extra, on = redis, server: options, ...session } = scenario
+  const server = await tokenServer(options)
+  const config = configFor(server, on, extra)
+  const { workers, tokens } = await sharedSession(server, on, count, config, session)
+  return { server, config, workers, tokens }
+}
+
+/**
+ * A token server and two processes on one session, the second (the one the scenario cuts off)
+ * connected to Redis through a gate: it adopts the session at start, as a worker does at `ready`.
+ */
+async function behindGate(user?: string) {
+  const gate = await gateTo(redis)
+  const { server, config, workers } = await signedIn(2, {
+    ...(user === undefined ? {} : { user }),
+    others: { redisUrl: gate.url },
+  })
+  expect(await workers[1].ready).toMatchObject({ state: 'authenticated' })
+  return { server, gate, key: config.key, workers }
+}
+
+/** Cuts `gate` and resolves once `worker`, behind it, reported the outage. */
+async function partition(gate: { cut(): void }, worker: Worker): Promise<void> {
+  gate.cut()
+  await worker.send('waitWarnings', { pattern: UNAVAILABLE, count: 1 })
+}
+
+/** Opens `gate` again and resolves once `worker`, behind it, reported the recovery. */
+async function heal(gate: { open(): void }, worker: Worker): Promise<void> {
+  gate.open()
+  await worker.send('waitWarnings', { pattern: REACHABLE, count: 1 })
+}
+
+describe('a logout across an outage', () => {
+  // Before the fix: the logout was lost once another process had refreshed twice (review r1, P0).
+  it('a logout made while cut off from Redis, by a process that adopted the session at start, ends the session everywhere once the partition heals, after two refreshes elsewhere', async () => {
     // w1 signs in; w2 starts later and adopts the shared session through `await auth.ready`.
-    const [w1] = await startWorkers(1, config, 1)
-    if (!w1) throw new Error('no worker')
-    await w1.send('login', { tokens: server.login() })
-    await untilRedis(redis, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
-    const [w2] = await startWorkers(1, { ...config, redisUrl: gate.url }, 2)
-    if (!w2) throw new Error('no worker')
-    expect(await w2.ready).toMatchObject({ state: 'authenticated' })
+    const { server, gate, key, workers } = await behindGate()
+    const [w1, w2] = workers
 
     // w2 loses Redis (a network partition) and logs out meanwhile: it cannot write the end yet.
-    gate.cut()
-    await w2.send('waitWarnings', { pattern: UNAVAILABLE, count: 1 })
+    await partition(gate, w2)
     await w2.send('logout', {})
     // The others go on: two expiries, each one refresh by w1.
     for (let round = 1; round <= 2; round++) {
@@ -113,48 +132,34 @@ describe('review r1: logout across an outage', () => {
 
     // The partition heals. README: "a logout made during the outage wins over the sessions it
     // ended". w2 either writes its end (w1 is logged out) or takes the newer record instead.
-    gate.open()
-    await w2.send('waitWarnings', { pattern: REACHABLE, count: 1 })
+    await heal(gate, w2)
     await Promise.race([
       w1.send('waitState', { state: 'loggedOut' }),
       w2.send('waitDelivered', { type: 'refresh', count: 1 }),
     ])
     await w2.state()
-    expect((await record(config.key)).k, 'the record after recovery').toBe('e')
+    expect((await record(key)).k, 'the record after recovery').toBe('e')
     expect((await w1.state()).state, 'w1 after the partition healed').toBe('loggedOut')
   }, 30_000)
 })
 
-describe('review r1: another sign-in seen only through its refresh', () => {
-  it('defect (P1): a process that missed a login (cut off from Redis) keeps the old sign-in after recovery, while believing the new record', async () => {
-    const server = await tokenServer()
-    const gate = await gateTo(redis)
-    const config = configFor(server, redis)
-    const [w1] = await startWorkers(1, config, 1)
-    if (!w1) throw new Error('no worker')
-    await w1.send('login', { tokens: server.login('alice') })
-    await untilRedis(redis, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
-    const [w2] = await startWorkers(1, { ...config, redisUrl: gate.url }, 2)
-    if (!w2) throw new Error('no worker')
-    expect(await w2.ready).toMatchObject({ state: 'authenticated' })
+describe('another sign-in seen only through its refresh', () => {
+  // Before the fix: it kept the old sign-in after recovery, while believing the new record (review r1, P1).
+  it('a process that missed a login (cut off from Redis) adopts the new sign-in, as refreshed meanwhile, on recovery', async () => {
+    const { server, gate, key, workers } = await behindGate('alice')
+    const [w1, w2] = workers
 
     const seen = await w2.send('deliveries', {})
     const count = (type: string) => seen.filter((d) => d === type).length + 1
-    gate.cut()
-    await w2.send('waitWarnings', { pattern: UNAVAILABLE, count: 1 })
+    await partition(gate, w2)
     // The service signs in anew (another account) in w1, and that session is refreshed once.
     await w1.send('login', { tokens: server.login('bob') })
-    await untilRedis(
-      redis,
-      ['HMGET', `${config.key}:record`, 'v', 'r'],
-      (vr) => JSON.stringify(vr) === '["2","l"]',
-    )
+    await untilSecondLogin(key)
     server.expireAccessTokens()
     expect(failures(await burstAll([w1], 1))).toEqual([])
     const shared = await w1.state()
 
-    gate.open()
-    await w2.send('waitWarnings', { pattern: REACHABLE, count: 1 })
+    await heal(gate, w2)
     await Promise.race([
       w2.send('waitDelivered', { type: 'refresh', count: count('refresh') }),
       w2.send('waitDelivered', { type: 'login', count: count('login') }),
@@ -167,7 +172,7 @@ describe('review r1: another sign-in seen only through its refresh', () => {
   }, 30_000)
 })
 
-describe('review r1: a record tampered with in Redis', () => {
+describe('a record tampered with in Redis', () => {
   const tampers: [string, string[][]][] = [
     ['a huge version (HSET v 99999999999999999999)', [['HSET', 'R', 'v', '99999999999999999999']]],
     ['a garbage version (HSET v garbage)', [['HSET', 'R', 'v', 'garbage']]],
@@ -179,17 +184,12 @@ describe('review r1: a record tampered with in Redis', () => {
       ],
     ],
   ]
+  // Before the fix: the lock still worked, yet each process spent the same refresh token (review r1, P1).
   it.each(tampers)(
-    'defect (P1): %s: the lock still works, yet each process spends the same refresh token (reuse detection)',
+    '%s: one refresh for the expiry, and no refresh token presented twice',
     async (_name, commands) => {
-      const server = await tokenServer()
-      const config = configFor(server, redis)
-      const [w1] = await startWorkers(1, config, 1)
-      if (!w1) throw new Error('no worker')
-      await w1.send('login', { tokens: server.login() })
-      await untilRedis(redis, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
-      const [w2] = await startWorkers(1, config, 2)
-      if (!w2) throw new Error('no worker')
+      const { server, config, workers } = await signedIn(2)
+      const [w1, w2] = workers
       expect(await w2.ready).toMatchObject({ state: 'authenticated' })
 
       for (const command of commands) {
@@ -198,7 +198,7 @@ describe('review r1: a record tampered with in Redis', () => {
       server.expireAccessTokens()
       const reports = await burstAll([w1, w2], 2)
       console.log(
-        `[review-r1] tampered ${_name}: refreshCalls=${server.counters.refreshCalls} reuse=${server.counters.reuseDetections} statuses=${JSON.stringify(reports.map((r) => r.statuses))}`,
+        `[protocol] tampered ${_name}: refreshCalls=${server.counters.refreshCalls} reuse=${server.counters.reuseDetections} statuses=${JSON.stringify(reports.map((r) => r.statuses))}`,
       )
       // Redis answers and SET NX PX works: one refresh for the expiry, never a reuse.
       expect(server.counters.reuseDetections).toBe(0)
@@ -209,20 +209,17 @@ describe('review r1: a record tampered with in Redis', () => {
   )
 })
 
-describe('review r1: a Redis that stalls (SIGSTOP) instead of dropping connections', () => {
-  it('defect (P1): a logout made while Redis is stalled never reaches the other processes after Redis resumes', async () => {
-    const stalled = await startRedisServer()
-    extraRedis.push(stalled)
+describe('a Redis that stalls (SIGSTOP) instead of dropping connections', () => {
+  // Before the fix: the logout never reached the other processes after Redis resumed (review r1, P1).
+  it('a logout made while Redis is stalled reaches the other processes once Redis resumes', async () => {
+    const stalled = await ownRedis()
     const pid = await redisPid(stalled)
-    cleanups.push(() => process.kill(pid, 'SIGCONT'))
-    const server = await tokenServer()
-    const config = configFor(server, stalled, { refreshTimeout: 1_000 })
-    const [w1] = await startWorkers(1, config, 1)
-    if (!w1) throw new Error('no worker')
-    await w1.send('login', { tokens: server.login() })
-    await untilRedis(stalled, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
-    const [w2] = await startWorkers(1, config, 2)
-    if (!w2) throw new Error('no worker')
+    afterTest(() => process.kill(pid, 'SIGCONT'))
+    const { config, workers } = await signedIn(2, {
+      config: { refreshTimeout: 1_000 },
+      on: stalled,
+    })
+    const [w1, w2] = workers
     expect(await w2.ready).toMatchObject({ state: 'authenticated' })
 
     process.kill(pid, 'SIGSTOP')
@@ -240,24 +237,21 @@ describe('review r1: a Redis that stalls (SIGSTOP) instead of dropping connectio
     ])
     const stored = (await stalled.command(['HGET', `${config.key}:record`, 'k'])) as string
     console.log(
-      `[review-r1] stall: w2 ${outcome}; record kind ${stored}; w1 warnings ${JSON.stringify(await w1.send('warnings', {}))}`,
+      `[protocol] stall: w2 ${outcome}; record kind ${stored}; w1 warnings ${JSON.stringify(await w1.send('warnings', {}))}`,
     )
     expect(outcome).toBe('loggedOut')
     expect(stored).toBe('e')
   }, 30_000)
 })
 
-describe('review r1: a lock holder paused (SIGSTOP, a long GC pause) past its lockTtl', () => {
-  it('defect (P1): paused inside the lock before its call, it resumes and presents the refresh token the new holder is presenting (reuse detection)', async () => {
-    const server = await tokenServer()
-    const config = configFor(server, redis, { lockTtl: 1_000, refreshTimeout: 10_000, storage: {} })
+describe('a lock holder paused (SIGSTOP, a long GC pause) past its lockTtl', () => {
+  // Before the fix: it resumed and presented the refresh token the new holder was presenting (review r1, P1).
+  it('paused inside the lock before its call, it resumes without spending the refresh token: one refresh call, no reuse', async () => {
+    const { server, config, workers } = await signedIn(2, {
+      config: { lockTtl: 1_000, refreshTimeout: 10_000, storage: {} },
+    })
+    const [w1, w2] = workers
     const lockKey = `${config.key}:lock`
-    const [w1] = await startWorkers(1, config, 1)
-    if (!w1) throw new Error('no worker')
-    await w1.send('login', { tokens: server.login() })
-    await untilRedis(redis, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
-    const [w2] = await startWorkers(1, config, 2)
-    if (!w2) throw new Error('no worker')
     expect(await w2.ready).toMatchObject({ state: 'authenticated' })
 
     // w1 takes the lock for the expiry; its re-read of storage inside the lock (the library's
@@ -268,7 +262,7 @@ describe('review r1: a lock holder paused (SIGSTOP, a long GC pause) past its lo
     await w1.send('waitStorageWaiting', { count: 1 })
     expect(await redis.command(['EXISTS', lockKey])).toBe(1)
     w1.pause()
-    cleanups.push(() => w1.resume())
+    afterTest(() => w1.resume())
     // Past lockTtl with nobody renewing: the lock is gone, as it must be for a dead holder.
     await untilRedis(redis, ['EXISTS', lockKey], (n) => n === 0)
     const hold = server.hold('/auth/refresh')
@@ -285,21 +279,18 @@ describe('review r1: a lock holder paused (SIGSTOP, a long GC pause) past its lo
     hold.release()
     const reports = [await first, await second]
     console.log(
-      `[review-r1] paused holder: ${sent}; refreshCalls=${server.counters.refreshCalls} reuse=${server.counters.reuseDetections} senders=${JSON.stringify(server.requests.filter((r) => r.path === '/auth/refresh').map((r) => r.query))} statuses=${JSON.stringify(reports.map((r) => (r as { statuses?: unknown }).statuses ?? String(r)))}`,
+      `[protocol] paused holder: ${sent}; refreshCalls=${server.counters.refreshCalls} reuse=${server.counters.reuseDetections} senders=${JSON.stringify(server.requests.filter((r) => r.path === '/auth/refresh').map((r) => r.query))} statuses=${JSON.stringify(reports.map((r) => (r as { statuses?: unknown }).statuses ?? String(r)))}`,
     )
     expect(server.counters.reuseDetections).toBe(0)
     expect(server.counters.refreshCalls).toBe(1)
   }, 30_000)
 })
 
-describe('review r1: a process restarting with persistent storage', () => {
-  it('defect (P1): a stored session that was logged out elsewhere comes back to life when Redis answers before the storage read', async () => {
-    const server = await tokenServer()
-    const config = configFor(server, redis)
-    const [w1] = await startWorkers(1, config, 1)
-    if (!w1) throw new Error('no worker')
-    await w1.send('login', { tokens: server.login() })
-    await untilRedis(redis, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
+describe('a process restarting with persistent storage', () => {
+  // Before the fix: the stored session came back to life when Redis answered before the storage read (review r1, P1).
+  it('a stored session that was logged out elsewhere stays ended, even when Redis answers before the storage read', async () => {
+    const { server, config, workers } = await signedIn(1)
+    const [w1] = workers
     const held = await w1.send('session', {})
     if (!held) throw new Error('expected a session')
     // What w2 persisted in its previous life: this very sign-in.
@@ -324,7 +315,7 @@ describe('review r1: a process restarting with persistent storage', () => {
     const ready = await w2.ready
     const [burst] = await burstAll([w2], 1, '/api/after-logout')
     console.log(
-      `[review-r1] restart: delivered before the storage read ${JSON.stringify(told)}; w2 ready in ${ready.state}; history ${JSON.stringify(ready.history)}; its request ${JSON.stringify(burst?.statuses)} with authorization ${server.requests.filter((r) => r.path === '/api/after-logout').map((r) => r.authorization !== undefined)}`,
+      `[protocol] restart: delivered before the storage read ${JSON.stringify(told)}; w2 ready in ${ready.state}; history ${JSON.stringify(ready.history)}; its request ${JSON.stringify(burst?.statuses)} with authorization ${server.requests.filter((r) => r.path === '/api/after-logout').map((r) => r.authorization !== undefined)}`,
     )
     // The sign-in ended everywhere: the restarted process must not resume it.
     expect(ready.state).toBe('loggedOut')
@@ -334,29 +325,22 @@ describe('review r1: a process restarting with persistent storage', () => {
   }, 30_000)
 })
 
-describe('review r1: a lock key tampered with', () => {
-  it('defect (P2): a lock with no TTL (SET <key>:lock x, no PX) is waited for forever, polled every 5 ms; every request fails', async () => {
-    const server = await tokenServer()
-    const config = configFor(server, redis, { lockTtl: 1_000, refreshTimeout: 500 })
-    const [w1] = await startWorkers(1, config, 1)
-    if (!w1) throw new Error('no worker')
-    await w1.send('login', { tokens: server.login() })
-    await untilRedis(redis, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
+describe('a lock key tampered with', () => {
+  // Before the fix: the lock was waited for forever, polled every 5 ms, and every request failed (review r1, P2).
+  it('a lock with no TTL (SET <key>:lock x, no PX) is waited for at most lockTtl + refreshTimeout: the requests succeed after one refresh', async () => {
+    const { server, config, workers } = await signedIn(1, {
+      config: { lockTtl: 1_000, refreshTimeout: 500 },
+    })
+    const [w1] = workers
     await redis.command(['SET', `${config.key}:lock`, 'left-behind-without-ttl'])
-    const sets = async () =>
-      Number(
-        /cmdstat_set:calls=(\d+)/.exec(
-          String(await redis.command(['INFO', 'commandstats'])),
-        )?.[1] ?? 0,
-      )
-    const setsBefore = await sets()
+    const setsBefore = await commandCalls(redis, 'set')
     server.expireAccessTokens()
     const started = Date.now()
     const [report] = await burstAll([w1], 2)
     const tookMs = Date.now() - started
-    const setCalls = (await sets()) - setsBefore
+    const setCalls = (await commandCalls(redis, 'set')) - setsBefore
     console.log(
-      `[review-r1] lock without TTL: statuses=${JSON.stringify(report?.statuses)} after ${tookMs} ms, SET NX attempts=${setCalls}, refreshCalls=${server.counters.refreshCalls}`,
+      `[protocol] lock without TTL: statuses=${JSON.stringify(report?.statuses)} after ${tookMs} ms, SET NX attempts=${setCalls}, refreshCalls=${server.counters.refreshCalls}`,
     )
     // A holder that never expires is a dead holder: the wait is bounded (lockTtl + refreshTimeout).
     expect(report?.statuses).toEqual([200, 200])
@@ -364,17 +348,12 @@ describe('review r1: a lock key tampered with', () => {
   }, 30_000)
 })
 
-describe('review r1: graceful shutdown of the lock holder', () => {
-  it('defect (P2): dispose() while holding the lock leaves it in Redis: the others wait out lockTtl as if the holder had crashed', async () => {
-    const server = await tokenServer()
-    const config = configFor(server, redis, { lockTtl: 4_000 })
+describe('graceful shutdown of the lock holder', () => {
+  // Before the fix: the lock stayed in Redis, and the others waited out lockTtl as if the holder had crashed (review r1, P2).
+  it('dispose() while holding the lock releases it as the process exits', async () => {
+    const { server, config, workers } = await signedIn(2, { config: { lockTtl: 4_000 } })
+    const [w1, w2] = workers
     const lockKey = `${config.key}:lock`
-    const [w1] = await startWorkers(1, config, 1)
-    if (!w1) throw new Error('no worker')
-    await w1.send('login', { tokens: server.login() })
-    await untilRedis(redis, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
-    const [w2] = await startWorkers(1, config, 2)
-    if (!w2) throw new Error('no worker')
 
     const hold = server.hold('/auth/refresh')
     server.expireAccessTokens()
@@ -390,39 +369,30 @@ describe('review r1: graceful shutdown of the lock holder', () => {
     const started = Date.now()
     const [report] = await burstAll([w2], 1)
     console.log(
-      `[review-r1] dispose while holding: lock PTTL after exit ${String(left)} ms; w2 refreshed after ${Date.now() - started} ms (${JSON.stringify(report?.statuses)})`,
+      `[protocol] dispose while holding: lock PTTL after exit ${String(left)} ms; w2 refreshed after ${Date.now() - started} ms (${JSON.stringify(report?.statuses)})`,
     )
     expect(left, 'the lock after its holder disposed and exited').toBe(-2)
   }, 30_000)
 })
 
-describe('review r1: tokens in log lines', () => {
-  it('defect (P1): a record read that lands after dispose() is sent to the stopped actor, and XState (development build) prints the event with both tokens', async () => {
+describe('tokens in log lines', () => {
+  // Before the fix: the read was sent to the stopped actor, and XState (development build) printed the event with both tokens (review r1, P1).
+  it('a record read that lands after dispose() leaves no token in any console.warn line', async () => {
     const server = await tokenServer()
     const gate = await gateTo(redis)
-    keys += 1
-    const key = `review-r1-${keys}`
-    const refresh = async (session: { refreshToken?: string }) => {
-      const response = await fetch(`${server.url}/auth/refresh`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ refreshToken: session.refreshToken }),
-      })
-      if (!response.ok)
-        throw Object.assign(new Error('refresh failed'), { status: response.status })
-      return response.json()
-    }
+    const key = uniqueKey()
+    const refresh = refreshAt(`${server.url}/auth/refresh`)
     // The app's own node-redis client (README: "Pass your own node-redis client as `client`").
     const appClient = createClient({ url: gate.url })
     await appClient.connect()
-    cleanups.push(() => appClient.destroy())
+    afterTest(() => appClient.destroy())
     const a = createAuthClient({
       refresh,
       attachTo: [server.url],
       coordinator: redisCoordinator({ client: appClient as never, key }),
       onWarning: () => undefined,
     })
-    cleanups.push(() => a.dispose())
+    afterTest(() => a.dispose())
     await a.ready
     const b = createAuthClient({
       refresh,
@@ -430,10 +400,10 @@ describe('review r1: tokens in log lines', () => {
       coordinator: redisCoordinator({ url: redis.url, key }),
       onWarning: () => undefined,
     })
-    cleanups.push(() => b.dispose())
+    afterTest(() => b.dispose())
     await b.ready
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined)
-    cleanups.push(() => warn.mockRestore())
+    afterTest(() => warn.mockRestore())
 
     // Commands from `a` towards Redis are held (a slow network); news still reaches it.
     gate.stallUpstream()
@@ -450,46 +420,33 @@ describe('review r1: tokens in log lines', () => {
       (line) => line.includes(tokens.accessToken) || line.includes(tokens.refreshToken),
     )
     console.log(
-      `[review-r1] after dispose: ${printed.length} console.warn lines, ${withTokens.length} with a token: ${withTokens.map((l) => l.slice(0, 90)).join(' | ')}`,
+      `[protocol] after dispose: ${printed.length} console.warn lines, ${withTokens.length} with a token: ${withTokens.map((l) => l.slice(0, 90)).join(' | ')}`,
     )
     // Counted, not printed: the assertion diff must not show the tokens either.
     expect(withTokens.length, 'console.warn lines holding a token').toBe(0)
   }, 30_000)
 })
 
-describe('review r1: an end that is not for the session in Redis', () => {
-  it('defect (P2): a logout of the old sign-in made during a partition ends the new sign-in made elsewhere meanwhile (version tie)', async () => {
-    const server = await tokenServer()
-    const gate = await gateTo(redis)
-    const config = configFor(server, redis)
-    const [w1] = await startWorkers(1, config, 1)
-    if (!w1) throw new Error('no worker')
-    await w1.send('login', { tokens: server.login('alice') })
-    await untilRedis(redis, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
-    const [w2] = await startWorkers(1, { ...config, redisUrl: gate.url }, 2)
-    if (!w2) throw new Error('no worker')
-    expect(await w2.ready).toMatchObject({ state: 'authenticated' })
+describe('an end that is not for the session in Redis', () => {
+  // Before the fix: the logout ended the new sign-in too (version tie) (review r1, P2).
+  it('a logout of the old sign-in made during a partition leaves the new sign-in made elsewhere meanwhile in place (version tie)', async () => {
+    const { server, gate, key, workers } = await behindGate('alice')
+    const [w1, w2] = workers
 
-    gate.cut()
-    await w2.send('waitWarnings', { pattern: UNAVAILABLE, count: 1 })
+    await partition(gate, w2)
     await w2.send('logout', {}) // ends alice's sign-in, known only to w2 for now
     await w1.send('login', { tokens: server.login('bob') }) // a new sign-in, in Redis
-    await untilRedis(
-      redis,
-      ['HMGET', `${config.key}:record`, 'v', 'r'],
-      (vr) => JSON.stringify(vr) === '["2","l"]',
-    )
+    await untilSecondLogin(key)
     const bob = await w1.state()
 
-    gate.open()
-    await w2.send('waitWarnings', { pattern: REACHABLE, count: 1 })
+    await heal(gate, w2)
     await Promise.race([
       w1.send('waitState', { state: 'loggedOut' }),
       w2.send('waitDelivered', { type: 'login', count: 1 }),
     ])
     const after = await w1.state()
     console.log(
-      `[review-r1] tie: w1 ${after.state}, record kind ${(await record(config.key)).k}, w2 ${(await w2.state()).state}`,
+      `[protocol] tie: w1 ${after.state}, record kind ${(await record(key)).k}, w2 ${(await w2.state()).state}`,
     )
     // Alice's logout is not bob's: the new sign-in survives, and w2 adopts it.
     expect(after.state).toBe('authenticated')
@@ -498,14 +455,13 @@ describe('review r1: an end that is not for the session in Redis', () => {
   }, 30_000)
 })
 
-describe('review r1: two secrets on one key', () => {
-  it('defect (P2): a process that cannot read the record (another secret) still ends the session of the others with logout()', async () => {
-    const server = await tokenServer()
-    const config = configFor(server, redis, { secret: 'the right secret, at least 32 bytes long' })
-    const [w1] = await startWorkers(1, config, 1)
-    if (!w1) throw new Error('no worker')
-    await w1.send('login', { tokens: server.login() })
-    await untilRedis(redis, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
+describe('two secrets on one key', () => {
+  // Before the fix: its logout() still ended the session of the others (review r1, P2).
+  it('a process that cannot read the record (another secret) leaves the others signed in when it logs out', async () => {
+    const { config, workers } = await signedIn(1, {
+      config: { secret: 'the right secret, at least 32 bytes long' },
+    })
+    const [w1] = workers
     const [intruder] = await startWorkers(
       1,
       { ...config, secret: 'a wrong secret, also at least 32 bytes' },
@@ -513,7 +469,7 @@ describe('review r1: two secrets on one key', () => {
     )
     if (!intruder) throw new Error('no worker')
     expect(await intruder.ready).toMatchObject({ state: 'loggedOut' })
-    // Signed out as far as it can tell; its logout() still writes an unauthenticated end.
+    // Signed out as far as it can tell, it logs out: that must not end the others' session.
     await intruder.send('logout', {})
     const outcome = await Promise.race([
       w1.send('waitState', { state: 'loggedOut' }).then(() => 'w1 logged out'),
@@ -522,13 +478,14 @@ describe('review r1: two secrets on one key', () => {
         () => 'no end written',
       ),
     ])
-    console.log(`[review-r1] wrong-secret logout: ${outcome}`)
+    console.log(`[protocol] wrong-secret logout: ${outcome}`)
     expect((await w1.state()).state).toBe('authenticated')
   }, 30_000)
 })
 
-describe('review r1: concurrent logins in two processes', () => {
-  it('defect (P2): the record ends on one login while the process that wrote it runs the other; the processes stay on different sign-ins', async () => {
+describe('concurrent logins in two processes', () => {
+  // Before the fix: the record ended on one login while the process that wrote it ran the other; the processes stayed on different sign-ins (review r1, P2).
+  it('two processes logging in at once end on one sign-in', async () => {
     const server = await tokenServer()
     const gate = await gateTo(redis)
     const config = configFor(server, redis)
@@ -552,31 +509,29 @@ describe('review r1: concurrent logins in two processes', () => {
     await Promise.race([w2.send('waitDelivered', { type: 'login', count: 1 }), within(1_000, 0)])
     const states = await Promise.all([w1.state(), w2.state()])
     console.log(
-      `[review-r1] concurrent logins: w1 ${states[0].token} w2 ${states[1].token}, record v${(await record(config.key)).v}, deliveries ${JSON.stringify([await w1.send('deliveries', {}), await w2.send('deliveries', {})])}`,
+      `[protocol] concurrent logins: w1 ${states[0].token} w2 ${states[1].token}, record v${(await record(config.key)).v}, deliveries ${JSON.stringify([await w1.send('deliveries', {}), await w2.send('deliveries', {})])}`,
     )
     expect(states[1].token, 'one session across the processes').toBe(states[0].token)
   }, 30_000)
 })
 
-describe('review r1: held', () => {
-  it('held: a holder paused after its call was answered cannot overwrite the newer session written meanwhile (CAS on the version)', async () => {
+describe('held: a paused holder', () => {
+  // Held before the fix too: an attack the driver withstood (review r1).
+  it('a holder paused after its call was answered cannot overwrite the newer session written meanwhile (CAS on the version)', async () => {
     // Rotation off: both calls are honest here; what is under test is the write.
-    const server = await tokenServer({ rotateRefreshTokens: false })
-    const config = configFor(server, redis, { lockTtl: 1_000, refreshTimeout: 10_000 })
+    const { server, config, workers } = await signedIn(2, {
+      config: { lockTtl: 1_000, refreshTimeout: 10_000 },
+      server: { rotateRefreshTokens: false },
+    })
+    const [w1, w2] = workers
     const lockKey = `${config.key}:lock`
-    const [w1] = await startWorkers(1, config, 1)
-    if (!w1) throw new Error('no worker')
-    await w1.send('login', { tokens: server.login() })
-    await untilRedis(redis, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
-    const [w2] = await startWorkers(1, config, 2)
-    if (!w2) throw new Error('no worker')
 
     const hold = server.hold('/auth/refresh')
     server.expireAccessTokens()
     const first = w1.burst(1)
     await hold.untilWaiting(1)
     w1.pause()
-    cleanups.push(() => w1.resume())
+    afterTest(() => w1.resume())
     hold.release()
     // The answer is on its way into the paused process; its lock expires meanwhile.
     await server.waitFor((s) => s.counters.refreshSuccesses === 1)
@@ -595,35 +550,26 @@ describe('review r1: held', () => {
   }, 30_000)
 })
 
-describe('review r1: held (timing)', () => {
-  it('held: hung endpoint with Redis (refreshTimeout 1 s, 3 retries, first call hangs)', async () => {
-    const server = await tokenServer()
-    const config = configFor(server, redis, { refreshTimeout: 1_000 })
-    const [w1] = await startWorkers(1, config, 1)
-    if (!w1) throw new Error('no worker')
-    await w1.send('login', { tokens: server.login() })
-    await untilRedis(redis, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
+describe('held: timing', () => {
+  // Held before the fix too: an attack the driver withstood (review r1).
+  it('a hung endpoint with Redis (refreshTimeout 1 s, 3 retries, first call hangs): every request answered within 4.5 s', async () => {
+    const { server, workers } = await signedIn(1, { config: { refreshTimeout: 1_000 } })
+    const [w1] = workers
     server.failNextRefresh('hang')
     server.expireAccessTokens()
     const started = Date.now()
     const [report] = await burstAll([w1], 5)
     console.log(
-      `[review-r1] hung endpoint: ${JSON.stringify(report?.statuses)} after ${Date.now() - started} ms, refreshCalls=${server.counters.refreshCalls}`,
+      `[protocol] hung endpoint: ${JSON.stringify(report?.statuses)} after ${Date.now() - started} ms, refreshCalls=${server.counters.refreshCalls}`,
     )
     expect(failures(report ? [report] : [])).toEqual([])
     expect(Date.now() - started).toBeLessThan(4_500)
   }, 30_000)
 
-  it('held: a token server slower than lockTtl: the lock is renewed, nobody else calls', async () => {
-    const server = await tokenServer()
-    const config = configFor(server, redis, { lockTtl: 1_000 })
+  // Held before the fix too: an attack the driver withstood (review r1).
+  it('a token server slower than lockTtl: the lock is renewed, nobody else calls', async () => {
+    const { server, config, workers } = await signedIn(4, { config: { lockTtl: 1_000 } })
     const lockKey = `${config.key}:lock`
-    const [w1] = await startWorkers(1, config, 1)
-    if (!w1) throw new Error('no worker')
-    await w1.send('login', { tokens: server.login() })
-    await untilRedis(redis, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
-    const others = await startWorkers(3, config, 2)
-    const workers = [w1, ...others]
     const hold = server.hold('/auth/refresh')
     server.expireAccessTokens()
     const bursts = burstAll(workers, 3)
@@ -640,16 +586,11 @@ describe('review r1: held (timing)', () => {
   }, 30_000)
 })
 
-describe('review r1: held (races)', () => {
-  it('held: a logout racing a refresh held at the server ends the session everywhere; the late answer is not adopted', async () => {
-    const server = await tokenServer()
-    const config = configFor(server, redis)
-    const [w1] = await startWorkers(1, config, 1)
-    if (!w1) throw new Error('no worker')
-    await w1.send('login', { tokens: server.login() })
-    await untilRedis(redis, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
-    const [w2, w3] = await startWorkers(2, config, 2)
-    if (!w2 || !w3) throw new Error('no worker')
+describe('held: races', () => {
+  // Held before the fix too: an attack the driver withstood (review r1).
+  it('a logout racing a refresh held at the server ends the session everywhere; the late answer is not adopted', async () => {
+    const { server, config, workers } = await signedIn(3)
+    const [w1, w2, w3] = workers
     const hold = server.hold('/auth/refresh')
     server.expireAccessTokens()
     const refreshing = w1.burst(2)
@@ -668,15 +609,10 @@ describe('review r1: held (races)', () => {
     expect(server.requests.slice(mark).filter((r) => r.authorization)).toEqual([])
   }, 30_000)
 
-  it('held: a login in one process while another refreshes: what waited there is not sent with the new user', async () => {
-    const server = await tokenServer()
-    const config = configFor(server, redis)
-    const [w1] = await startWorkers(1, config, 1)
-    if (!w1) throw new Error('no worker')
-    await w1.send('login', { tokens: server.login('alice') })
-    await untilRedis(redis, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
-    const [w2] = await startWorkers(1, config, 2)
-    if (!w2) throw new Error('no worker')
+  // Held before the fix too: an attack the driver withstood (review r1).
+  it('a login in one process while another refreshes: what waited there is not sent with the new user', async () => {
+    const { server, config, workers } = await signedIn(2, { user: 'alice' })
+    const [w1, w2] = workers
     const hold = server.hold('/auth/refresh')
     server.expireAccessTokens()
     const mark = server.requests.length
@@ -684,15 +620,11 @@ describe('review r1: held (races)', () => {
     await hold.untilWaiting(1)
     const bob = server.login('bob')
     await w2.send('login', { tokens: bob })
-    await untilRedis(
-      redis,
-      ['HMGET', `${config.key}:record`, 'v', 'r'],
-      (vr) => JSON.stringify(vr) === '["2","l"]',
-    )
+    await untilSecondLogin(config.key)
     hold.release()
     const report = await waiting
     console.log(
-      `[review-r1] login during refresh: ${JSON.stringify(report.statuses)} history ${JSON.stringify(report.history)} deliveries ${JSON.stringify(await w1.send('deliveries', {}))} sent ${JSON.stringify(server.requests.slice(mark).map((r) => [r.path, r.query.slice(0, 20), r.authorization === `Bearer ${bob.accessToken}` ? 'bob' : r.authorization ? 'other' : 'none']))}`,
+      `[protocol] login during refresh: ${JSON.stringify(report.statuses)} history ${JSON.stringify(report.history)} deliveries ${JSON.stringify(await w1.send('deliveries', {}))} sent ${JSON.stringify(server.requests.slice(mark).map((r) => [r.path, r.query.slice(0, 20), r.authorization === `Bearer ${bob.accessToken}` ? 'bob' : r.authorization ? 'other' : 'none']))}`,
     )
     const sentAsBob = server.requests
       .slice(mark)
@@ -704,15 +636,13 @@ describe('review r1: held (races)', () => {
     expect(server.counters.reuseDetections).toBe(0)
   }, 30_000)
 
-  it('held: clocks an hour apart (clock option) agree on expiry: an adopted session is not refreshed early or late', async () => {
-    const server = await tokenServer()
-    const config = configFor(server, redis)
-    const [behind] = await startWorkers(1, { ...config, clockOffset: -3_600_000 }, 1)
-    if (!behind) throw new Error('no worker')
-    await behind.send('login', { tokens: server.login() })
-    await untilRedis(redis, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
-    const [ahead] = await startWorkers(1, { ...config, clockOffset: 3_600_000 }, 2)
-    if (!ahead) throw new Error('no worker')
+  // Held before the fix too: an attack the driver withstood (review r1).
+  it('clocks an hour apart (clock option) agree on expiry: an adopted session is not refreshed early or late', async () => {
+    const { server, workers } = await signedIn(2, {
+      config: { clockOffset: -3_600_000 },
+      others: { clockOffset: 3_600_000 },
+    })
+    const [behind, ahead] = workers
     expect(await ahead.ready).toMatchObject({ state: 'authenticated' })
     expect(failures(await burstAll([behind, ahead], 2))).toEqual([])
     expect(server.counters.refreshCalls).toBe(0)
@@ -722,22 +652,21 @@ describe('review r1: held (races)', () => {
   }, 30_000)
 })
 
-describe('review r1: held (payloads, outages, lifetimes)', () => {
-  it('held: nothing published on <key>:events carries a token (login, refreshes, logout), with and without secret', async () => {
+describe('held: payloads, outages, lifetimes', () => {
+  // Held before the fix too: an attack the driver withstood (review r1).
+  it('nothing published on <key>:events carries a token (login, refreshes, logout), with and without secret', async () => {
     for (const secret of [undefined, 'a secret of at least thirty-two bytes!!']) {
       const server = await tokenServer()
       const config = configFor(server, redis, secret ? { secret } : {})
       const listener = createClient({ url: redis.url })
       await listener.connect()
-      cleanups.push(() => listener.destroy())
+      afterTest(() => listener.destroy())
       const messages: string[] = []
       await listener.subscribe(`${config.key}:events`, (message) => messages.push(message))
-      const [w1] = await startWorkers(1, config, 1)
-      if (!w1) throw new Error('no worker')
-      const login = server.login()
-      await w1.send('login', { tokens: login })
-      await untilRedis(redis, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
-      const others = await startWorkers(2, config, 2)
+      const {
+        workers: [w1, ...others],
+        tokens: login,
+      } = await sharedSession(server, redis, 3, config)
       const seen = new Set([login.accessToken, login.refreshToken])
       for (let round = 0; round < 3; round++) {
         server.expireAccessTokens()
@@ -755,17 +684,15 @@ describe('review r1: held (payloads, outages, lifetimes)', () => {
     }
   }, 60_000)
 
-  it('held: Redis killed between the refresh and the write, restarted empty: no crash, no session lost, record repopulated, 1 + 1 warnings', async () => {
-    const outage = await startRedisServer()
-    extraRedis.push(outage)
-    const server = await tokenServer({ rotateRefreshTokens: false })
-    const config = configFor(server, outage, { refreshTimeout: 1_000 })
-    const [w1] = await startWorkers(1, config, 1)
-    if (!w1) throw new Error('no worker')
-    await w1.send('login', { tokens: server.login() })
-    await untilRedis(outage, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
-    const [w2] = await startWorkers(1, config, 2)
-    if (!w2) throw new Error('no worker')
+  // Held before the fix too: an attack the driver withstood (review r1).
+  it('Redis killed between the refresh and the write, restarted empty: no crash, no session lost, record repopulated, 1 + 1 warnings', async () => {
+    const outage = await ownRedis()
+    const { server, config, workers } = await signedIn(2, {
+      config: { refreshTimeout: 1_000 },
+      on: outage,
+      server: { rotateRefreshTokens: false },
+    })
+    const [w1, w2] = workers
     const hold = server.hold('/auth/refresh')
     server.expireAccessTokens()
     const bursts = burstAll([w1, w2], 2)
@@ -788,14 +715,9 @@ describe('review r1: held (payloads, outages, lifetimes)', () => {
     expect(await Promise.all([w1.exit(), w2.exit()])).toEqual([0, 0])
   }, 60_000)
 
-  it('held: 2-second access tokens, 4 processes, proactive refreshes for ~8 s: no reuse, every request answered', async () => {
-    const server = await tokenServer({ accessTokenTtl: 2 })
-    const config = configFor(server, redis)
-    const [w1] = await startWorkers(1, config, 1)
-    if (!w1) throw new Error('no worker')
-    await w1.send('login', { tokens: server.login() })
-    await untilRedis(redis, ['HGET', `${config.key}:record`, 'v'], (v) => v !== null)
-    const workers = [w1, ...(await startWorkers(3, config, 2))]
+  // Held before the fix too: an attack the driver withstood (review r1).
+  it('2-second access tokens, 4 processes, proactive refreshes for ~8 s: no reuse, every request answered', async () => {
+    const { server, workers } = await signedIn(4, { server: { accessTokenTtl: 2 } })
     for (let round = 1; round <= 8; round++) {
       const before = server.counters.refreshSuccesses
       expect(failures(await burstAll(workers, 3)), `round ${round}`).toEqual([])
@@ -803,7 +725,7 @@ describe('review r1: held (payloads, outages, lifetimes)', () => {
       await server.waitFor((s) => s.counters.refreshSuccesses > before)
     }
     console.log(
-      `[review-r1] 2 s tokens: refreshCalls=${server.counters.refreshCalls} successes=${server.counters.refreshSuccesses} reuse=${server.counters.reuseDetections} unauthorized=${server.counters.unauthorized}`,
+      `[protocol] 2 s tokens: refreshCalls=${server.counters.refreshCalls} successes=${server.counters.refreshSuccesses} reuse=${server.counters.reuseDetections} unauthorized=${server.counters.unauthorized}`,
     )
     expect(server.counters.reuseDetections).toBe(0)
     expect(server.counters.refreshCalls).toBe(server.counters.refreshSuccesses)
