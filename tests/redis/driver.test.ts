@@ -8,18 +8,18 @@ import {
   AuthError,
   createAuthClient,
   type TokenResponse,
-} from '../../dist/src/fetch.js'
+} from '../../src/fetch.js'
 import {
   type RedisClientLike,
   type RedisCoordinatorOptions,
   redisCoordinator,
-} from '../../dist/src/redis.js'
+} from '../../src/redis.js'
 import {
   createTestAuthServer,
   type TestAuthServer,
   type TestAuthServerOptions,
   type TokenSet,
-} from '../../dist/src/testing/index.js'
+} from '../../src/testing/index.js'
 import { type RedisServer, startRedisServer } from './redisServer.js'
 import { bearer, leaks, untilRedis } from './support.js'
 

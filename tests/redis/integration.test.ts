@@ -17,9 +17,9 @@ import { fileURLToPath } from 'node:url'
 import { createClient } from 'redis'
 import ts from 'typescript'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { type AuthClient, createAuthClient, memorySession } from '../../dist/src/fetch.js'
-import { type RedisClientLike, redisCoordinator } from '../../dist/src/redis.js'
-import type { TestAuthServer } from '../../dist/src/testing/index.js'
+import { type AuthClient, createAuthClient, memorySession } from '../../src/fetch.js'
+import { type RedisClientLike, redisCoordinator } from '../../src/redis.js'
+import type { TestAuthServer } from '../../src/testing/index.js'
 import { type RedisServer, startRedisServer } from './redisServer.js'
 import {
   afterTest,

@@ -4,7 +4,7 @@ import {
   createTestAuthServer,
   type TestAuthServer,
   type TestAuthServerOptions,
-} from '../../dist/src/testing/index.js'
+} from '../../src/testing/index.js'
 import { type RedisServer, startRedisServer } from './redisServer.js'
 import {
   bearer,

@@ -7,9 +7,9 @@
 // Run: npm run build --silent && npx vitest run tests/redis/protocol.test.ts
 import { createClient } from 'redis'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { createAuthClient } from '../../dist/src/fetch.js'
-import { redisCoordinator } from '../../dist/src/redis.js'
-import type { TestAuthServerOptions } from '../../dist/src/testing/index.js'
+import { createAuthClient } from '../../src/fetch.js'
+import { redisCoordinator } from '../../src/redis.js'
+import type { TestAuthServerOptions } from '../../src/testing/index.js'
 import { type RedisServer, startRedisServer } from './redisServer.js'
 import {
   afterTest,

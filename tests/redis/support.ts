@@ -7,7 +7,7 @@ import {
   type TestAuthServer,
   type TestAuthServerOptions,
   type TokenSet,
-} from '../../dist/src/testing/index.js'
+} from '../../src/testing/index.js'
 import { type RedisServer, startRedisServer } from './redisServer.js'
 import { refreshAt } from './refresh.mjs'
 
