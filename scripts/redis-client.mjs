@@ -5,6 +5,7 @@
 
 import { createAuthClient } from 'auth-machine/fetch'
 import { redisCoordinator } from 'auth-machine/redis'
+import { refreshAt } from './refresh-at.mjs'
 
 /**
  * @param {{
@@ -18,18 +19,7 @@ export function createRedisClient({ serverUrl, redis, onWarning }) {
     attachTo: [serverUrl],
     coordinator: redis ? redisCoordinator(redis) : false,
     ...(onWarning ? { onWarning } : {}),
-    refresh: async (session, { signal }) => {
-      const res = await fetch(`${serverUrl}/auth/refresh`, {
-        method: 'POST',
-        signal,
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ refreshToken: session.refreshToken }),
-      })
-      // The status lets the client tell a refused refresh token (the session ends) from a
-      // passing failure (retried).
-      if (!res.ok) throw Object.assign(new Error('refresh failed'), { status: res.status })
-      return res.json()
-    },
+    refresh: refreshAt(`${serverUrl}/auth/refresh`),
   })
 }
 

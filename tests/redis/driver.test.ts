@@ -14,31 +14,31 @@ import {
   type RedisCoordinatorOptions,
   redisCoordinator,
 } from '../../src/redis.js'
-import {
-  createTestAuthServer,
-  type TestAuthServer,
-  type TestAuthServerOptions,
-  type TokenSet,
-} from '../../src/testing/index.js'
+import type { TestAuthServer, TokenSet } from '../../src/testing/index.js'
 import { type RedisServer, startRedisServer } from './redisServer.js'
-import { bearer, leaks, untilRedis } from './support.js'
+import {
+  bearer,
+  cleanUpTest,
+  kindOf,
+  leaks,
+  OTHER_SECRET,
+  ownRedis,
+  REACHABLE,
+  SECRET,
+  tokenServer,
+  UNAVAILABLE,
+  UNREADABLE,
+  uniqueKey,
+  untilRedis,
+} from './support.js'
 
 // The Redis driver in one process: several clients in the test process, each with its own
 // Redis connection, against a real redis-server and a real token server. What the
 // multi-process tests (processes.test.ts) do not cover: options, connection ownership,
 // Redis absent at start, unreadable records, fencing, and what pub/sub and warnings carry.
 
-const SECRET = 'correct horse battery staple, 32+ bytes of it'
-const OTHER_SECRET = 'another secret entirely, also over 32 bytes'
-const UNAVAILABLE = 'Redis is unavailable'
-const REACHABLE = 'Redis is reachable again'
-const UNREADABLE = 'could not be read'
-
 let redis: RedisServer
-const servers: TestAuthServer[] = []
-const extraRedis: RedisServer[] = []
 const clients: AuthClient[] = []
-let keys = 0
 
 /** Every token any server of this file handed out, by a name: for the leak scans. */
 const issued = new Map<string, string>()
@@ -56,20 +56,13 @@ beforeAll(async () => {
 
 afterEach(async () => {
   for (const client of clients.splice(0)) client.dispose()
-  await Promise.all(servers.splice(0).map((server) => server.close()))
-  await Promise.all(extraRedis.splice(0).map((server) => server.stop()))
+  await cleanUpTest()
 })
 
 afterAll(async () => {
   process.off('unhandledRejection', onRejection)
   await redis?.stop()
 })
-
-async function tokenServer(options: TestAuthServerOptions = {}): Promise<TestAuthServer> {
-  const server = await createTestAuthServer(options)
-  servers.push(server)
-  return server
-}
 
 function note(tokens: Partial<Record<'accessToken' | 'refreshToken', string | undefined>>) {
   for (const token of [tokens.accessToken, tokens.refreshToken]) {
@@ -87,11 +80,6 @@ function signIn(server: TestAuthServer): TokenSet {
 /** A short, stable name for a token: assertions compare these, so failures print no token. */
 const fingerprint = (token: string | null | undefined) =>
   token ? createHash('sha256').update(token).digest('hex').slice(0, 12) : null
-
-const nextKey = () => {
-  keys += 1
-  return `driver-${keys}`
-}
 
 interface Options extends Partial<RedisCoordinatorOptions> {
   key: string
@@ -221,19 +209,18 @@ async function status(auth: AuthClient, url: string): Promise<number> {
 }
 
 /** How many connections the redis-server has, the harness's own (one per command) included. */
+/** The lines of a `CLIENT LIST` reply: one per connection. */
+const linesOf = (list: unknown) =>
+  String(list)
+    .split('\n')
+    .filter((line) => line.trim() !== '').length
+
 async function connections(on: RedisServer): Promise<number> {
-  const list = String(await on.command(['CLIENT', 'LIST']))
-  return list.split('\n').filter((line) => line.trim() !== '').length
+  return linesOf(await on.command(['CLIENT', 'LIST']))
 }
 
 const untilConnections = (on: RedisServer, count: number) =>
-  untilRedis(on, ['CLIENT', 'LIST'], (list) => {
-    return (
-      String(list)
-        .split('\n')
-        .filter((line) => line.trim() !== '').length === count
-    )
-  })
+  untilRedis(on, ['CLIENT', 'LIST'], (list) => linesOf(list) === count)
 
 /** The code of what `make` throws, its message kept for the leak scan. */
 function thrown(make: () => unknown): { name: string; code: unknown } | 'no error' {
@@ -257,14 +244,6 @@ async function closedPort(): Promise<number> {
 }
 
 const INVALID = { name: 'AuthError', code: 'INVALID_OPTIONS' }
-
-/** A warning by what it says: an outage and a recovery are expected, once each. */
-const kindOf = (warning: string) =>
-  warning.startsWith(UNAVAILABLE)
-    ? 'unavailable'
-    : warning.startsWith(REACHABLE)
-      ? 'reachable'
-      : warning
 
 describe('options', () => {
   const url = 'redis://127.0.0.1:1'
@@ -326,10 +305,9 @@ describe('options', () => {
 
 describe('connections', () => {
   it("an app's own connected client is used, and still open after dispose()", async () => {
-    const own = await startRedisServer()
-    extraRedis.push(own)
+    const own = await ownRedis()
     const server = await tokenServer()
-    const key = nextKey()
+    const key = uniqueKey('driver')
     const baseline = await connections(own)
     const app = createClient({ url: own.url })
     await app.connect()
@@ -368,10 +346,9 @@ describe('connections', () => {
   })
 
   it("an app's own client not yet connected: the driver waits for the app to connect it, and leaves it open", async () => {
-    const own = await startRedisServer()
-    extraRedis.push(own)
+    const own = await ownRedis()
     const server = await tokenServer()
-    const key = nextKey()
+    const key = uniqueKey('driver')
     const baseline = await connections(own)
     const app = createClient({ url: own.url })
     expect(app.isOpen).toBe(false)
@@ -402,10 +379,9 @@ describe('connections', () => {
   })
 
   it('a connection the driver opened (url) is closed by dispose()', async () => {
-    const own = await startRedisServer()
-    extraRedis.push(own)
+    const own = await ownRedis()
     const server = await tokenServer()
-    const key = nextKey()
+    const key = uniqueKey('driver')
     const baseline = await connections(own)
     const a = inProcess(server, { key, url: own.url })
     await a.auth.ready
@@ -428,7 +404,7 @@ describe('Redis unreachable at start', () => {
     const before = rejections.length
     const started = performance.now()
     const a = inProcess(server, {
-      key: nextKey(),
+      key: uniqueKey('driver'),
       url: `redis://127.0.0.1:${port}`,
       refreshTimeout: REFRESH_TIMEOUT,
     })
@@ -462,10 +438,9 @@ describe('Redis unreachable at start', () => {
 
 describe('Redis lost while signed in', () => {
   it('killed and restarted: one warning each way, the session carries on, the record is put back', async () => {
-    const own = await startRedisServer()
-    extraRedis.push(own)
+    const own = await ownRedis()
     const server = await tokenServer()
-    const key = nextKey()
+    const key = uniqueKey('driver')
     const a = inProcess(server, { key, url: own.url })
     await a.auth.ready
     a.auth.login(signIn(server))
@@ -490,7 +465,7 @@ describe('Redis lost while signed in', () => {
   // the same refresh token, and rotation revoked the session (review r1, P1).
   it('the record key holding another type: one warning, the lock holder writes the record over it', async () => {
     const server = await tokenServer()
-    const key = nextKey()
+    const key = uniqueKey('driver')
     const a = inProcess(server, { key })
     await a.auth.ready
     a.auth.login(signIn(server))
@@ -522,7 +497,7 @@ describe('an unreadable record is treated as absent', () => {
     ['a kind the driver does not know', 'unknown-kind'],
   ] as const)('%s: one warning, no throw, the next login overwrites it', async (_, what) => {
     const server = await tokenServer()
-    const key = nextKey()
+    const key = uniqueKey('driver')
     const secret = what === 'garbage-plain' || what === 'unknown-kind' ? undefined : SECRET
     if (what === 'other-secret') {
       const other = inProcess(server, { key, secret: OTHER_SECRET })
@@ -560,7 +535,7 @@ describe('an unreadable record is treated as absent', () => {
     'a version the driver never writes (v=%s): one warning, then overwritten and shared',
     async (v) => {
       const server = await tokenServer()
-      const key = nextKey()
+      const key = uniqueKey('driver')
       await redis.command(['HSET', `${key}:record`, 'v', v, 'k', 's', 'd', '{garbage', 't', '0'])
       const a = inProcess(server, { key })
       const b = inProcess(server, { key })
@@ -694,7 +669,7 @@ describe('fencing', () => {
     ['hears the channel late: its write is refused, and it takes the newer record', 'late'],
   ] as const)('the first holder %s', async (_, variant) => {
     const server = await tokenServer({ rotateRefreshTokens: false })
-    const key = nextKey()
+    const key = uniqueKey('driver')
     const lockKey = `${key}:lock`
     const spy = await spyClient(redis.url, `${key}:record`)
     try {
@@ -793,7 +768,7 @@ describe('fencing', () => {
 describe('pub/sub', () => {
   it('no message on the channel carries a token: login, refresh, logout', async () => {
     const server = await tokenServer()
-    const key = nextKey()
+    const key = uniqueKey('driver')
     const messages: string[] = []
     const watchers = new Set<() => void>()
     const listener = createClient({ url: redis.url })

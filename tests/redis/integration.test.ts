@@ -280,9 +280,7 @@ describe('stalls, locks without expiry, connections opened after dispose()', () 
       const baseline = await count() // the app's own client, if any
       const { auth } = make(
         server,
-        app
-          ? { client: app as unknown as RedisClientLike, key: key('dispose') }
-          : { url: own.url, key: key('dispose') },
+        app ? { client: app, key: key('dispose') } : { url: own.url, key: key('dispose') },
       )
       auth.dispose()
       // A connection that comes up after dispose() must go away again: wait for any to appear
@@ -381,7 +379,7 @@ redisCoordinator({ client: createClient({ RESP: 3 }), key: 'k' })
     const server = await tokenServer()
     const app = createClient({ url: redis.url })
     afterTest(() => (app.isOpen ? app.destroy() : undefined))
-    const { auth } = make(server, { client: app as unknown as RedisClientLike, key: key('app') })
+    const { auth } = make(server, { client: app, key: key('app') })
     await auth.ready
     // What an app writes when it sets up Redis after the auth client (README snippet 2 order).
     await expect(app.connect().then(() => 'connected')).resolves.toBe('connected')

@@ -1,23 +1,23 @@
 import { performance } from 'node:perf_hooks'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import {
-  createTestAuthServer,
-  type TestAuthServer,
-  type TestAuthServerOptions,
-} from '../../src/testing/index.js'
 import { type RedisServer, startRedisServer } from './redisServer.js'
 import {
   bearer,
   burstAll,
-  exitAll,
+  cleanUpTest,
+  expectCleanExits,
   failures,
-  type Gate,
-  killAllWorkers,
+  gateTo,
+  kindOf,
+  ownRedis,
+  redisPid,
   sharedSession,
-  startGate,
+  since,
   startWorkers,
+  tokenServer,
+  UNAVAILABLE,
+  uniqueKey,
   untilRedis,
-  type Worker,
 } from './support.js'
 
 // Regression tests for two defects of the Redis driver found across real processes, each
@@ -28,16 +28,9 @@ import {
 // B. After Redis stalled longer than `refreshTimeout`, a `SET NX` that had timed out on the
 //    client but ran later left a lock nobody owned: every refresh waited out its lockTtl.
 
-const UNAVAILABLE = 'Redis is unavailable'
-const REACHABLE = 'Redis is reachable again'
-
 let redis: RedisServer
-const servers: TestAuthServer[] = []
-const gates: Gate[] = []
-const extraRedis: RedisServer[] = []
 /** Redis processes a test SIGSTOPped: resumed after it, whatever happened in it. */
 const stopped = new Set<number>()
-let keys = 0
 
 beforeAll(async () => {
   redis = await startRedisServer()
@@ -46,34 +39,12 @@ beforeAll(async () => {
 afterEach(async () => {
   for (const pid of stopped) process.kill(pid, 'SIGCONT')
   stopped.clear()
-  await killAllWorkers()
-  await Promise.all(gates.splice(0).map((gate) => gate.close()))
-  await Promise.all(servers.splice(0).map((server) => server.close()))
-  await Promise.all(extraRedis.splice(0).map((server) => server.stop()))
+  await cleanUpTest()
 })
 
 afterAll(async () => {
   await redis?.stop()
 })
-
-async function tokenServer(options: TestAuthServerOptions = {}): Promise<TestAuthServer> {
-  const server = await createTestAuthServer(options)
-  servers.push(server)
-  return server
-}
-
-async function gate(): Promise<Gate> {
-  const made = await startGate(redis)
-  gates.push(made)
-  return made
-}
-
-const nextKey = () => {
-  keys += 1
-  return `outages-${keys}`
-}
-
-const since = (start: number) => Math.round(performance.now() - start)
 
 /**
  * `promise`, or after `ms` a failure that says what the processes and the record show. Not a
@@ -93,18 +64,6 @@ function within<T>(promise: Promise<T>, ms: number, what: () => Promise<string>)
   return Promise.race([promise, late]).finally(() => clearTimeout(timer))
 }
 
-/** A warning by what it says: exactly one outage and one recovery are expected. */
-const kindOf = (warning: string) =>
-  warning.startsWith(UNAVAILABLE)
-    ? 'unavailable'
-    : warning.startsWith(REACHABLE)
-      ? 'reachable'
-      : warning
-
-async function expectCleanExits(workers: Worker[]): Promise<void> {
-  expect(await exitAll(workers)).toEqual(workers.map(() => 0))
-}
-
 /** The record's version, kind and sign-in id: none of them secret. */
 const recordOf = (key: string) => redis.command(['HMGET', `${key}:record`, 'v', 'k', 'i'])
 
@@ -121,8 +80,8 @@ describe('A: a logout made during an outage survives the recovery', () => {
     async (_, first) => {
       // Rotation on, as in production: only the refresher spends refresh tokens here.
       const server = await tokenServer()
-      const key = nextKey()
-      const [gateL, gateR] = [await gate(), await gate()]
+      const key = uniqueKey('outages')
+      const [gateL, gateR] = [await gateTo(redis), await gateTo(redis)]
       const base = { serverUrl: server.url, key }
 
       const [leaver] = await startWorkers(1, { ...base, redisUrl: gateL.url }, 1)
@@ -220,13 +179,11 @@ describe('B: a lock left by a stalled Redis is released when it answers again', 
     // Its own redis-server: this one is SIGSTOPped. Rotation off: during the stall each
     // process refreshes alone with the same refresh token (by design), which a rotating server
     // would count as reuse and answer by revoking the session family.
-    const stalling = await startRedisServer()
-    extraRedis.push(stalling)
-    const info = String(await stalling.command(['INFO', 'server']))
-    const pid = Number(info.match(/process_id:(\d+)/)?.[1])
+    const stalling = await ownRedis()
+    const pid = await redisPid(stalling)
     expect(pid).toBeGreaterThan(0)
     const server = await tokenServer({ rotateRefreshTokens: false })
-    const key = nextKey()
+    const key = uniqueKey('outages')
     const lockKey = `${key}:lock`
     const config = {
       serverUrl: server.url,

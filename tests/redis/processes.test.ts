@@ -1,27 +1,29 @@
 import { performance } from 'node:perf_hooks'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import {
-  createTestAuthServer,
-  type TestAuthServer,
-  type TestAuthServerOptions,
-} from '../../src/testing/index.js'
 import { type RedisServer, startRedisServer } from './redisServer.js'
 import {
   type BurstReport,
   bearer,
   burstAll,
+  cleanUpTest,
+  configFor,
   dumpRedis,
-  exitAll,
+  expectCleanExits,
   failures,
-  killAllWorkers,
   leaks,
+  OTHER_SECRET,
+  ownRedis,
   presentedRefreshToken,
+  REACHABLE,
   refreshSenders,
+  SECRET,
   sharedSession,
+  since,
   startWorkers,
+  tokenServer,
+  UNAVAILABLE,
+  UNREADABLE,
   untilRedis,
-  type Worker,
-  type WorkerConfig,
 } from './support.js'
 
 // Real processes, a real redis-server, a real token server on loopback: nothing here is a
@@ -29,56 +31,25 @@ import {
 
 const LOCK_TTL = 2_000
 const REFRESH_TIMEOUT = 5_000
-const SECRET = 'correct horse battery staple, 32+ bytes of it'
-const OTHER_SECRET = 'another secret entirely, also over 32 bytes'
-const UNAVAILABLE = 'Redis is unavailable'
-const REACHABLE = 'Redis is reachable again'
-const UNREADABLE = 'could not be read'
 
 let redis: RedisServer
-const servers: TestAuthServer[] = []
-const extraRedis: RedisServer[] = []
-let keys = 0
 
 beforeAll(async () => {
   redis = await startRedisServer()
 })
 
-afterEach(async () => {
-  // Whatever a test left running (a failed assertion skips its own exits) is killed here.
-  await killAllWorkers()
-  await Promise.all(servers.splice(0).map((server) => server.close()))
-  await Promise.all(extraRedis.splice(0).map((server) => server.stop()))
-})
+// Whatever a test left running (a failed assertion skips its own exits) is killed here.
+afterEach(cleanUpTest)
 
 afterAll(async () => {
   await redis?.stop()
 })
-
-async function tokenServer(options: TestAuthServerOptions = {}): Promise<TestAuthServer> {
-  const server = await createTestAuthServer(options)
-  servers.push(server)
-  return server
-}
-
-/** Each test gets its own `key`: no record, lock or channel is shared between tests. */
-function configFor(server: TestAuthServer, on: RedisServer, extra: Partial<WorkerConfig> = {}) {
-  keys += 1
-  return { serverUrl: server.url, redisUrl: on.url, key: `processes-${keys}`, ...extra }
-}
-
-const since = (start: number) => Math.round(performance.now() - start)
 
 /** Each settles to its report or to the error that ended it: a killed worker rejects. */
 function settled(burst: Promise<BurstReport>): Promise<BurstReport | Error> {
   return burst.catch((error: unknown) =>
     error instanceof Error ? error : new Error(String(error)),
   )
-}
-
-/** Every worker exits by itself with code 0 once its client is disposed. */
-async function expectCleanExits(workers: Worker[]): Promise<void> {
-  expect(await exitAll(workers)).toEqual(workers.map(() => 0))
 }
 
 describe('redisCoordinator across real Node processes', () => {
@@ -200,8 +171,7 @@ describe('redisCoordinator across real Node processes', () => {
     // Its own redis-server: this one is killed. Rotation off: during the outage each process
     // refreshes alone with the same refresh token (by design), which a rotating server would
     // count as reuse and answer by revoking the family, logging every process out.
-    const outageRedis = await startRedisServer()
-    extraRedis.push(outageRedis)
+    const outageRedis = await ownRedis()
     const server = await tokenServer({ rotateRefreshTokens: false })
     const config = configFor(server, outageRedis)
     const { workers } = await sharedSession(server, outageRedis, 4, config)

@@ -1,6 +1,9 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
+import { expect } from 'vitest'
+import { refreshAt } from '../../scripts/refresh-at.mjs'
 import {
   createTestAuthServer,
   type LoggedRequest,
@@ -9,13 +12,32 @@ import {
   type TokenSet,
 } from '../../src/testing/index.js'
 import { type RedisServer, startRedisServer } from './redisServer.js'
-import { refreshAt } from './refresh.mjs'
 
 export { refreshAt }
 
-/** The start of the warning of an outage, and of the one of its recovery. */
+/** The start of the warning of an outage, of its recovery, and of an unreadable record. */
 export const UNAVAILABLE = 'Redis is unavailable'
 export const REACHABLE = 'Redis is reachable again'
+export const UNREADABLE = 'could not be read'
+/** Secrets of the right length: the processes' one, and another one that cannot read it. */
+export const SECRET = 'correct horse battery staple, 32+ bytes of it'
+export const OTHER_SECRET = 'another secret entirely, also over 32 bytes'
+
+/** A warning by what it says: `unavailable` (an outage), `reachable` (its recovery), or itself. */
+export const kindOf = (warning: string) =>
+  warning.startsWith(UNAVAILABLE)
+    ? 'unavailable'
+    : warning.startsWith(REACHABLE)
+      ? 'reachable'
+      : warning
+
+/** Milliseconds since `start` (a `performance.now()`), rounded: for the printed figures. */
+export const since = (start: number) => Math.round(performance.now() - start)
+
+/** Every worker exits by itself with code 0 once its client is disposed. */
+export async function expectCleanExits(workers: Worker[]): Promise<void> {
+  expect(await exitAll(workers)).toEqual(workers.map(() => 0))
+}
 
 const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url))
 const EXIT_DEADLINE_MS = 10_000

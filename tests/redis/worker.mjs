@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto'
 import { createAuthClient } from '../../dist/src/fetch.js'
 import { redisCoordinator } from '../../dist/src/redis.js'
-import { refreshAt } from './refresh.mjs'
+import { refreshAt } from '../../scripts/refresh-at.mjs'
 
 const config = JSON.parse(process.env.AUTH_WORKER_CONFIG ?? '{}')
 const { id, serverUrl, redisUrl, key, lockTtl, secret, refreshTimeout } = config

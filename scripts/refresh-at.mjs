@@ -1,5 +1,5 @@
-// The refresh function of the Redis tests' clients, shared by the worker processes (plain ESM,
-// worker.mjs) and the in-process clients of the test files (through support.ts).
+// The refresh function of clients of the built-in token server, in plain ESM: the Redis tests'
+// worker processes and in-process clients, and the Redis benchmark and demo processes.
 
 /**
  * A refresh function that posts the session's refresh token to `endpoint` with a bare fetch
