@@ -321,16 +321,12 @@ export function openRedis(context: CoordinatorContext, settings: DriverSettings)
       await (await linked).listening(deadline)
       const record = await read(deadline)
       if (!record || record.kind === 'unreadable') return stored
-      if (stored) {
-        // The process's own storage against the shared record.
-        if (ends(record, stored)) {
-          believe(record.version, record)
-          return null
-        }
-        if (!replaces(record, stored)) return stored
-      }
-      believe(record.version, record)
-      return record.kind === 'session' ? record.session : null
+      // The process's own storage against the shared record, as a refresh would weigh it.
+      const verdict = judge(record, stored)
+      if (verdict) return 'ended' in verdict ? null : verdict.adopt
+      // Nothing stored, and the record an end: that is where this process starts from.
+      if (!stored) believe(record.version, record)
+      return stored
     } catch {
       // Unavailable: warned once; the process starts with what it has, and syncs on recovery.
       return stored
