@@ -361,24 +361,35 @@ function readings(value: string): string[] {
 
 /** Every value stored in Redis, as strings, by key: strings, hashes, lists, sets, zsets. */
 export async function dumpRedis(redis: RedisServer): Promise<Map<string, string[]>> {
-  const keys = (await redis.command(['KEYS', '*'])) as string[]
+  // One script, so one snapshot: a key listed and then gone (a lock released meanwhile) is
+  // never read half-way, and none appears between the listing and the reads.
+  const reply = (await redis.command(['EVAL', DUMP, '0'])) as unknown[]
   const dump = new Map<string, string[]>()
-  for (const key of keys) {
-    const type = await redis.command(['TYPE', key])
-    const read: Record<string, string[]> = {
-      string: ['GET', key],
-      hash: ['HGETALL', key],
-      list: ['LRANGE', key, '0', '-1'],
-      set: ['SMEMBERS', key],
-      zset: ['ZRANGE', key, '0', '-1', 'WITHSCORES'],
-    }
-    const command = read[String(type)]
-    if (!command) throw new Error(`unexpected Redis type ${String(type)} for ${key}`)
-    const reply = await redis.command(command)
-    dump.set(key, [key, ...(Array.isArray(reply) ? reply : [reply]).map(String)])
+  for (let i = 0; i < reply.length; i += 2) {
+    const key = String(reply[i])
+    const values = reply[i + 1]
+    dump.set(key, [key, ...(Array.isArray(values) ? values : [values]).map(String)])
   }
   return dump
 }
+
+/** Every key and its contents, whatever its type, as `key, [values]` pairs. */
+const DUMP = `
+local out = {}
+for _, key in ipairs(redis.call('KEYS', '*')) do
+  local kind = redis.call('TYPE', key)['ok']
+  local values
+  if kind == 'string' then values = { redis.call('GET', key) }
+  elseif kind == 'hash' then values = redis.call('HGETALL', key)
+  elseif kind == 'list' then values = redis.call('LRANGE', key, 0, -1)
+  elseif kind == 'set' then values = redis.call('SMEMBERS', key)
+  elseif kind == 'zset' then values = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  else return redis.error_reply('unexpected Redis type ' .. kind .. ' for ' .. key) end
+  table.insert(out, key)
+  table.insert(out, values)
+end
+return out
+`
 
 /** Which named tokens appear, in any of their encodings, in any of `values` (decoded too). */
 export function leaks(values: string[], tokens: Record<string, string>): string[] {
