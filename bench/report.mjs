@@ -233,7 +233,7 @@ ${plural(runs.burst, 'run')}, each a fresh process with one unmeasured burst of 
     [
       '5. size: each framework binding under 1 KB',
       size.verdicts.binding.ok,
-      `\`auth-machine/react\` ${int(size.verdicts.binding.bytes)} bytes`,
+      size.verdicts.binding.text,
     ],
     [
       '6. Redis: 1 refresh per expiry, 0 reuse detections, 1–16 processes',

@@ -16,10 +16,17 @@ const pkg = (name) =>
 const appImport = (entry) => `export { createAuthClient } from '${entry}'`
 
 /**
- * Every import that resolves outside `dir` is external: a binding's own bytes, with the core
- * (which the app bundles once, for the client) left out.
+ * Every import that resolves outside `dir` and the bindings' shared module is external: a
+ * binding's own bytes, with the core (which the app bundles once, for the client) left out.
  */
-const onlyInside = (dir) => ({
+const bindingOnly = (name) => {
+  const dirs = [name, 'bindings'].map((d) =>
+    fileURLToPath(new URL(`../dist/src/${d}/`, import.meta.url)),
+  )
+  return onlyInside(dirs)
+}
+
+const onlyInside = (dirs) => ({
   name: 'only-inside',
   setup(build) {
     build.onResolve({ filter: /.*/ }, async (args) => {
@@ -30,7 +37,9 @@ const onlyInside = (dir) => ({
         importer: args.importer,
         pluginData: 'resolved',
       })
-      if (resolved.errors.length > 0 || resolved.path.startsWith(dir)) return undefined
+      if (resolved.errors.length > 0 || dirs.some((dir) => resolved.path.startsWith(dir))) {
+        return undefined
+      }
       return { path: args.path, external: true }
     })
   },
@@ -63,8 +72,28 @@ export const SIZE_ENTRIES = [
     entry: 'auth-machine/react',
     contents: `export * from 'auth-machine/react'`,
     external: ['xstate', 'axios', 'react', '@xstate/react'],
-    plugins: [onlyInside(fileURLToPath(new URL('../dist/src/react/', import.meta.url)))],
+    plugins: [bindingOnly('react')],
     note: 'the React binding alone: react, @xstate/react, xstate and the core external',
+  },
+  {
+    id: 'vue',
+    lib: 'auth-machine',
+    title: '**auth-machine** Vue binding',
+    entry: 'auth-machine/vue',
+    contents: `export * from 'auth-machine/vue'`,
+    external: ['xstate', 'axios', 'vue', '@xstate/vue'],
+    plugins: [bindingOnly('vue')],
+    note: 'the Vue binding alone: vue, @xstate/vue, xstate and the core external',
+  },
+  {
+    id: 'svelte',
+    lib: 'auth-machine',
+    title: '**auth-machine** Svelte binding',
+    entry: 'auth-machine/svelte',
+    contents: `export * from 'auth-machine/svelte'`,
+    external: ['xstate', 'axios', 'svelte', '@xstate/svelte'],
+    plugins: [bindingOnly('svelte')],
+    note: 'the Svelte binding alone: svelte, @xstate/svelte, xstate and the core external',
   },
   {
     id: 'core+fetch+xstate',
@@ -101,7 +130,8 @@ export const SIZE_ENTRIES = [
   },
 ]
 
-async function measure({ entry, contents, external, plugins = [] }) {
+/** Bundles one entry of {@link SIZE_ENTRIES} and measures it; `code` is the minified bundle. */
+export async function measure({ entry, contents, external, plugins = [] }) {
   const input = contents
     ? { stdin: { contents, resolveDir: root, sourcefile: `use of ${entry}`, loader: 'js' } }
     : { entryPoints: [entry] }
@@ -126,7 +156,13 @@ async function measure({ entry, contents, external, plugins = [] }) {
     .filter((m) => m.bytes > 0)
     .sort((a, b) => b.bytes - a.bytes)
   const imports = output.imports.map((i) => i.path)
-  return { minified: code.length, gzipped: gzipSync(code, { level: 9 }).length, modules, imports }
+  return {
+    minified: code.length,
+    gzipped: gzipSync(code, { level: 9 }).length,
+    modules,
+    imports,
+    code: new TextDecoder().decode(code),
+  }
 }
 
 /**
@@ -147,7 +183,7 @@ export async function measureSizes() {
     modules: main.modules.filter((m) => !inCore.has(m.path)),
   }
   return {
-    rows: rows.map(({ modules, imports, plugins, contents, ...row }) => row),
+    rows: rows.map(({ modules, imports, plugins, contents, code, ...row }) => row),
     axiosFree:
       !core.modules.some((m) => /axios/i.test(m.path)) &&
       !core.imports.some((path) => path === 'axios' || path.startsWith('axios/')),

@@ -22,7 +22,7 @@
  * `getAccessToken()`, so it does not end up in React DevTools or rendered markup by accident.
  * @packageDocumentation
  */
-import { shallowEqual, useSelector } from '@xstate/react'
+import { useSelector } from '@xstate/react'
 import {
   createContext,
   createElement,
@@ -33,30 +33,21 @@ import {
   useMemo,
   useRef,
 } from 'react'
-import type { AuthClient, AuthEmitted, AuthErrorInfo } from '../index.js'
+import {
+  type AuthActions,
+  type AuthEmittedEvent,
+  type AuthEmittedType,
+  type AuthFields,
+  type AuthSnapshot,
+  authActions,
+  authFields,
+  noClient,
+  sameFields,
+} from '../bindings/session.js'
+import type { AuthClient } from '../index.js'
 
-/** A snapshot of the client's statechart, as `auth.actor.getSnapshot()` returns it. */
-export type AuthSnapshot = ReturnType<AuthClient['actor']['getSnapshot']>
-
-/** The top-level state of the session statechart. */
-export type AuthStatus = 'loggedOut' | 'authenticated' | 'refreshing' | 'expired'
-
-/** The events the client emits (`refreshed`, `sessionExpired`, `loggedOut`, ...), by name. */
-export type AuthEmittedType = AuthEmitted['type']
-
-/** The payload of the emitted event named `T`. */
-export type AuthEmittedEvent<T extends AuthEmittedType> = Extract<AuthEmitted, { type: T }>
-
-const STATUSES: readonly AuthStatus[] = ['loggedOut', 'authenticated', 'refreshing', 'expired']
-
-/**
- * The top-level state name of `snapshot`: `'authenticated'` for both `authenticated.fresh` and
- * `authenticated.stale`, `'refreshing'` for both `refreshing.requesting` and
- * `refreshing.backoff`. Handy inside {@link useAuthSelector}.
- */
-export function authStatus(snapshot: AuthSnapshot): AuthStatus {
-  return STATUSES.find((status) => snapshot.matches(status)) ?? 'loggedOut'
-}
+export type * from '../bindings/session.js'
+export { authStatus } from '../bindings/session.js'
 
 const AuthClientContext = createContext<AuthClient | null>(null)
 AuthClientContext.displayName = 'AuthClient'
@@ -86,12 +77,7 @@ export function AuthProvider({ client, children }: AuthProviderProps): ReactElem
  */
 export function useAuthClient(): AuthClient {
   const client = useContext(AuthClientContext)
-  if (!client) {
-    throw new Error(
-      'auth-machine/react: no AuthProvider above this component. ' +
-        'Wrap the tree in <AuthProvider client={auth}>, with auth from createAuthClient().',
-    )
-  }
+  if (!client) throw noClient('react', 'Wrap the tree in <AuthProvider client={auth}>')
   return client
 }
 
@@ -119,55 +105,7 @@ export function useAuthSelector<T>(
 }
 
 /** What {@link useAuth} returns: the session's state and the client's actions. */
-export interface AuthState {
-  /** The top-level state: `loggedOut`, `authenticated`, `refreshing` or `expired`. */
-  status: AuthStatus
-  /**
-   * Whether there is a session: `true` in `authenticated` and while `refreshing` (the user is
-   * still signed in while the token is renewed, so the UI should not flash a login screen).
-   */
-  isAuthenticated: boolean
-  /** Whether a refresh is running or waiting to retry (`refreshing`). */
-  isRefreshing: boolean
-  /**
-   * Whether the last refresh failed transiently and the session was kept
-   * (`authenticated.stale`); the next request tries again.
-   */
-  isStale: boolean
-  /** Bumped on every new access token (login, refresh, session from another tab). */
-  generation: number
-  /** The last refresh failure, kept until the next success, login or logout. Never holds a token. */
-  error: AuthErrorInfo | null
-  /** When the access token expires, in epoch ms on the client's clock; `null` when unknown. */
-  expiresAt: number | null
-  /** Starts a session with the tokens from the app's own login call (`client.login`). */
-  login: AuthClient['login']
-  /** Ends the session (`client.logout`). */
-  logout: AuthClient['logout']
-  /** The current access token, waiting while a refresh runs; `null` when signed out. */
-  getAccessToken: AuthClient['getAccessToken']
-  /** Tells the client the app is back: a due refresh starts, a stale session retries. */
-  wake: AuthClient['wake']
-}
-
-interface SessionView {
-  status: AuthStatus
-  stale: boolean
-  generation: number
-  error: AuthErrorInfo | null
-  expiresAt: number | null
-}
-
-function sessionView(snapshot: AuthSnapshot): SessionView {
-  const { context } = snapshot
-  return {
-    status: authStatus(snapshot),
-    stale: snapshot.matches({ authenticated: 'stale' }),
-    generation: context.generation,
-    error: context.error,
-    expiresAt: context.session?.expiresAt ?? null,
-  }
-}
+export interface AuthState extends AuthFields, AuthActions {}
 
 /**
  * The session's state and the client's actions. Re-renders when the status, generation,
@@ -181,29 +119,9 @@ function sessionView(snapshot: AuthSnapshot): SessionView {
  */
 export function useAuth(): AuthState {
   const client = useAuthClient()
-  const view = useSelector(client.actor, sessionView, shallowEqual)
-  const actions = useMemo(
-    () => ({
-      login: (tokens: Parameters<AuthClient['login']>[0]) => client.login(tokens),
-      logout: () => client.logout(),
-      getAccessToken: () => client.getAccessToken(),
-      wake: () => client.wake(),
-    }),
-    [client],
-  )
-  return useMemo(
-    () => ({
-      status: view.status,
-      isAuthenticated: view.status === 'authenticated' || view.status === 'refreshing',
-      isRefreshing: view.status === 'refreshing',
-      isStale: view.stale,
-      generation: view.generation,
-      error: view.error,
-      expiresAt: view.expiresAt,
-      ...actions,
-    }),
-    [view, actions],
-  )
+  const fields = useSelector(client.actor, authFields, sameFields)
+  const actions = useMemo(() => authActions(client), [client])
+  return useMemo(() => ({ ...fields, ...actions }), [fields, actions])
 }
 
 /**

@@ -1,8 +1,7 @@
 // @vitest-environment happy-dom
 import { act, cleanup, render, renderHook, screen } from '@testing-library/react'
-import axios from 'axios'
 import { createElement, type ReactNode } from 'react'
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { waitFor } from 'xstate'
 import type { AuthClient } from '../../src/index.js'
 import {
@@ -13,37 +12,19 @@ import {
   useAuthEvent,
   useAuthSelector,
 } from '../../src/react/index.js'
-import { createHarness, type Harness, outcomes, signInAt } from '../helpers.js'
+import { componentHarnesses, knownTokens } from '../bindings/harnesses.js'
+import { outcomes, signInAt } from '../helpers.js'
 
-// happy-dom provides XMLHttpRequest, which would make axios use its XHR adapter; these tests
-// talk to the real token server through Node's HTTP stack instead (the browser path is
-// covered in Chromium by tests/react/browser.test.ts).
-beforeAll(() => {
-  axios.defaults.adapter = 'http'
-})
+const harness = componentHarnesses()
 
-const harnesses: Harness[] = []
-async function harness(...args: Parameters<typeof createHarness>): Promise<Harness> {
-  const h = await createHarness(...args)
-  harnesses.push(h)
-  return h
-}
-
-afterEach(async () => {
+afterEach(() => {
   cleanup()
   vi.restoreAllMocks()
-  await Promise.all(harnesses.splice(0).map((h) => h.close()))
 })
 
 function providerFor(client: AuthClient) {
   return ({ children }: { children?: ReactNode }) =>
     createElement(AuthProvider, { client }, children)
-}
-
-/** Every token string the test can know of: the refresh tokens issued and the current access token. */
-function knownTokens(h: Harness): string[] {
-  const access = h.auth.actor.getSnapshot().context.session?.accessToken
-  return [...h.issuedRefreshTokens, ...(access ? [access] : [])]
 }
 
 // Components for the render-count test, each counting its own renders.

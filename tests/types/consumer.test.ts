@@ -28,6 +28,10 @@ import {
 import { createAuthClient as createFetchClient } from 'auth-machine/fetch'
 import { redisCoordinator } from 'auth-machine/redis'
 import { createClient } from 'redis'
+import { type AuthStores, useAuth as useSvelteAuth } from 'auth-machine/svelte'
+import { type AuthRefs, useAuthSelector as useVueSelector } from 'auth-machine/vue'
+import type { Readable } from 'svelte/store'
+import type { Ref } from 'vue'
 
 const http = axios.create({ baseURL: '/api' })
 declare const config: client.Configuration
@@ -75,7 +79,22 @@ const service = createFetchClient({
 // @ts-expect-error the coordinator needs a key
 redisCoordinator({ url: 'redis://127.0.0.1:6379' })
 
-export { refreshWith4webapi, rotated, service }
+// (d) the Vue and Svelte bindings: typed refs and stores, read-only, with no token among them
+declare const refs: AuthRefs
+const status: Readonly<Ref<'loggedOut' | 'authenticated' | 'refreshing' | 'expired'>> = refs.status
+// @ts-expect-error the refs are read-only: the machine owns the session
+refs.generation.value = 2
+// @ts-expect-error no field holds a token
+refs.accessToken
+const queued: Readonly<Ref<number>> = useVueSelector((snapshot) => snapshot.context.queue.length)
+const stores: AuthStores = useSvelteAuth(auth)
+const expiresAt: Readable<number | null> = stores.expiresAt
+// @ts-expect-error no store holds a token
+stores.refreshToken
+// @ts-expect-error a store is read-only
+stores.status.set('expired')
+
+export { expiresAt, queued, refreshWith4webapi, rotated, service, status }
 `
 
 /** The same axios call without the package: proves the checker reports what it should. */
@@ -139,7 +158,15 @@ beforeAll(async () => {
   project = await mkdtemp(join(tmpdir(), 'auth-machine-consumer-'))
   // An ES module project, as the package is one.
   await writeFile(join(project, 'package.json'), '{ "type": "module", "private": true }')
-  for (const name of ['auth-machine', 'axios', 'openid-client', 'oauth4webapi', 'redis']) {
+  for (const name of [
+    'auth-machine',
+    'axios',
+    'openid-client',
+    'oauth4webapi',
+    'redis',
+    'svelte',
+    'vue',
+  ]) {
     await link(name)
   }
 })
@@ -152,7 +179,7 @@ describe.each([
   ['nodenext', { module: 'NodeNext', moduleResolution: 'NodeNext' }],
   ['bundler', { module: 'ESNext', moduleResolution: 'Bundler' }],
 ])('a consumer project with moduleResolution %s', (resolution, options) => {
-  it('compiles skipAuth and OAuth token objects, and every @ts-expect-error meets an error', async () => {
+  it('compiles skipAuth, OAuth token objects and the bindings, and every @ts-expect-error meets an error', async () => {
     const { errors, shipped } = await check(`consumer-${resolution}`, consumer, options)
     expect(errors).toEqual([])
     // Resolved like an installed package: from the built declarations, not the sources.
