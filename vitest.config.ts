@@ -24,7 +24,15 @@ export default defineConfig({
       {
         extends: true,
         plugins: [svelte({ configFile: false }), svelteTesting()],
-        test: { name: 'svelte', include: [svelteComponents], environment: 'happy-dom' },
+        // As a bundler resolves for the browser: @xstate/svelte's ES module build (the
+        // `module` condition). Its CommonJS build would load a second `svelte/store`, with an
+        // update queue of its own, and combined stores would glitch as in no real app.
+        resolve: { conditions: ['module', 'browser', 'development'] },
+        test: {
+          name: 'svelte',
+          include: [svelteComponents],
+          environment: 'happy-dom',
+        },
       },
     ],
   },

@@ -20,7 +20,7 @@
  */
 import { useSelector } from '@xstate/svelte'
 import { getContext, onDestroy, setContext } from 'svelte'
-import type { Readable } from 'svelte/store'
+import { derived, type Readable } from 'svelte/store'
 import {
   type AuthActions,
   type AuthEmittedEvent,
@@ -30,6 +30,7 @@ import {
   authActions,
   authFields,
   noClient,
+  sameFields,
 } from '../bindings/session.js'
 import type { AuthClient } from '../index.js'
 
@@ -51,8 +52,18 @@ export function setAuthClient(client: AuthClient): void {
  * none. Call it during component initialisation.
  */
 export function getAuthClient(): AuthClient {
-  const client = getContext<AuthClient | undefined>(KEY)
-  if (!client) throw noClient('svelte', 'Call setAuthClient(auth) in a parent component')
+  let client: AuthClient | undefined
+  try {
+    client = getContext(KEY)
+  } catch {
+    // Outside component initialisation Svelte refuses any context read; say what works there.
+  }
+  if (!client) {
+    throw noClient(
+      'svelte',
+      'Call setAuthClient(auth) in a parent component, or pass auth as the last argument',
+    )
+  }
   return client
 }
 
@@ -84,11 +95,19 @@ export type AuthStores = { readonly [K in keyof AuthFields]: Readable<AuthFields
  * leaving the queue notify none. Without `client`, the one in context is used.
  */
 export function useAuth(client: AuthClient = getAuthClient()): AuthStores {
+  // One source for every field, so a view combining several (`derived([status, error])`)
+  // updates once per change and never sees a mix of old and new fields.
+  const fields = useSelector(client.actor, authFields, sameFields)
   const stores = {} as Record<keyof AuthFields, Readable<unknown>>
-  // One selector per field, compared with `===`: a store's own value decides when it
-  // notifies (Svelte's own `derived` would re-notify an unchanged `error` object).
   for (const key of Object.keys(authFields(client.actor.getSnapshot())) as (keyof AuthFields)[]) {
-    stores[key] = useSelector(client.actor, (snapshot) => authFields(snapshot)[key])
+    // Compared with `===` here: Svelte's own check re-notifies an unchanged `error` object.
+    // `last` starts as an object no field can hold, so the first run always sets.
+    let last: unknown = {}
+    stores[key] = derived(fields, (value, set) => {
+      if (value[key] === last) return
+      last = value[key]
+      set(last)
+    })
   }
   return { ...(stores as AuthStores), ...authActions(client) }
 }
@@ -96,15 +115,16 @@ export function useAuth(client: AuthClient = getAuthClient()): AuthStores {
 /**
  * Calls `handler` for every event of `type` the client emits, until the calling component is
  * destroyed, e.g. `useAuthEvent('sessionExpired', () => goto('/login'))`. Call it during
- * component initialisation; elsewhere, use `auth.actor.on(type, handler)`.
+ * component initialisation, also when passing `client`; elsewhere, use
+ * `auth.actor.on(type, handler)`, which returns its own subscription.
  */
 export function useAuthEvent<T extends AuthEmittedType>(
   type: T,
   handler: (event: AuthEmittedEvent<T>) => void,
   client: AuthClient = getAuthClient(),
 ): void {
-  const subscription = client.actor.on(type, (event) => {
-    handler(event as AuthEmittedEvent<T>)
-  })
-  onDestroy(() => subscription.unsubscribe())
+  let subscription: { unsubscribe(): void } | undefined
+  // Registered first: outside a component this throws before anything is subscribed.
+  onDestroy(() => subscription?.unsubscribe())
+  subscription = client.actor.on(type, (event) => handler(event as AuthEmittedEvent<T>))
 }

@@ -24,8 +24,12 @@
 import { useSelector } from '@xstate/vue'
 import {
   computed,
+  getCurrentInstance,
+  getCurrentScope,
   type InjectionKey,
   inject,
+  onBeforeUnmount,
+  onMounted,
   onScopeDispose,
   type Plugin,
   provide,
@@ -59,25 +63,51 @@ export function createAuthPlugin(client: AuthClient): Plugin {
   return { install: (app) => void app.provide(authClientKey, client) }
 }
 
-/** Provides `client` to the calling component's descendants. Call it in `setup`. */
+/** Clients given to `provideAuth` by each component, which Vue's `inject` would not show it. */
+const provided = new WeakMap<object, AuthClient>()
+
+/**
+ * Provides `client` to the calling component and its descendants, e.g. in `App.vue`. Call it
+ * in `setup`.
+ */
 export function provideAuth(client: AuthClient): void {
   provide(authClientKey, client)
+  const instance = getCurrentInstance()
+  if (instance) provided.set(instance, client)
 }
 
 /**
- * The provided client. Throws when there is none, since a component that needs the session
- * cannot do anything sensible without it. Call it in `setup`.
+ * The provided client: the calling component's own from {@link provideAuth}, else the
+ * nearest ancestor's or the app's. Throws when there is none, since a component that needs
+ * the session cannot do anything sensible without it. Call it in `setup`.
  */
 export function useAuthClient(): AuthClient {
-  const client = inject(authClientKey, null)
-  if (!client) throw noClient('vue', 'Install createAuthPlugin(auth) or call provideAuth(auth)')
+  const instance = getCurrentInstance()
+  const client = (instance && provided.get(instance)) || inject(authClientKey, null)
+  if (!client) {
+    throw noClient('vue', 'Install createAuthPlugin(auth), or call provideAuth(auth)')
+  }
   return client
+}
+
+/**
+ * The client, for a helper that subscribes to it: only where Vue will end the subscription
+ * (a component's `setup` or an effect scope), since elsewhere nothing ever would.
+ */
+function scopedClient(helper: string): AuthClient {
+  if (!getCurrentScope()) {
+    throw new Error(
+      `auth-machine/vue: call ${helper}() in setup() or inside an effectScope(), which end its subscription.`,
+    )
+  }
+  return useAuthClient()
 }
 
 /**
  * A read-only ref to a value derived from the session's snapshot. It changes only when the
  * selected value changes (compared with `compare`, default `===`), not on every snapshot: a
- * ref selecting `generation` does not change while requests join the queue.
+ * ref selecting `generation` does not change while requests join the queue. Return
+ * primitives, or pass `compare` when returning a new object each time.
  *
  * @example
  * ```ts
@@ -88,7 +118,7 @@ export function useAuthSelector<T>(
   selector: (snapshot: AuthSnapshot) => T,
   compare?: (a: T, b: T) => boolean,
 ): Readonly<Ref<T>> {
-  return useSelector(useAuthClient().actor, selector, compare)
+  return useSelector(scopedClient('useAuthSelector').actor, selector, compare)
 }
 
 /** What {@link useAuth} returns: each field of the session as a read-only ref, and the actions. */
@@ -106,7 +136,7 @@ export type AuthRefs = {
  * ```
  */
 export function useAuth(): AuthRefs {
-  const client = useAuthClient()
+  const client = scopedClient('useAuth')
   const fields = useSelector(client.actor, authFields, sameFields)
   const refs = {} as Record<keyof AuthFields, Readonly<Ref<unknown>>>
   for (const key of Object.keys(fields.value) as (keyof AuthFields)[]) {
@@ -116,16 +146,27 @@ export function useAuth(): AuthRefs {
 }
 
 /**
- * Calls `handler` for every event of `type` the client emits, until the calling component
- * unmounts (or the effect scope it was called in stops), e.g.
+ * Calls `handler` for every event of `type` the client emits while the calling component is
+ * mounted (or, outside components, until the effect scope it was called in stops), e.g.
  * `useAuthEvent('sessionExpired', () => router.push('/login'))`.
  */
 export function useAuthEvent<T extends AuthEmittedType>(
   type: T,
   handler: (event: AuthEmittedEvent<T>) => void,
 ): void {
-  const subscription = useAuthClient().actor.on(type, (event) => {
-    handler(event as AuthEmittedEvent<T>)
-  })
-  onScopeDispose(() => subscription.unsubscribe())
+  const client = scopedClient('useAuthEvent')
+  let subscription: { unsubscribe(): void } | undefined
+  const start = () => {
+    subscription = client.actor.on(type, (event) => handler(event as AuthEmittedEvent<T>))
+  }
+  const stop = () => subscription?.unsubscribe()
+  // A server render never mounts, and never ends a component's scope either: listening from
+  // mount to unmount leaves nothing behind on a client shared by every request.
+  if (getCurrentInstance()) {
+    onMounted(start)
+    onBeforeUnmount(stop)
+  } else {
+    start()
+    onScopeDispose(stop)
+  }
 }
