@@ -139,4 +139,42 @@ describe.each(FRAMEWORKS)('auth-machine/$name in Chromium', ({ name, plugins }) 
       await page.close()
     }
   }, 90_000)
+
+  it('follows a refresh made in another tab with one update', async () => {
+    const context = await browser.newContext()
+    const errors: string[] = []
+    const open = async () => {
+      const page = await context.newPage()
+      page.on('pageerror', (error) => errors.push(error.message))
+      await page.goto(`${app.url}/?server=${encodeURIComponent(authServer.url)}`)
+      await shows(page, 'status', 'loggedOut')
+      return page
+    }
+    try {
+      const [first, second] = [await open(), await open()]
+      await first.getByRole('button', { name: 'Sign in' }).click()
+      await shows(first, 'status', 'authenticated')
+      // The other tab takes the session it heard of.
+      await shows(second, 'status', 'authenticated')
+      const generation = Number(await text(second, 'generation'))
+      const renders = Number(await text(second, 'generation-renders'))
+
+      const refreshesBefore = authServer.counters.refreshCalls
+      authServer.expireAccessTokens()
+      await first.getByRole('button', { name: 'Fetch' }).click()
+      await shows(first, 'result', 'ok,ok,ok,ok,ok')
+      await shows(second, 'generation', String(generation + 1))
+      expect(Number(await text(second, 'generation-renders'))).toBe(renders + 1)
+      expect(await text(second, 'status')).toBe('authenticated')
+      expect(authServer.counters.refreshCalls - refreshesBefore).toBe(1)
+
+      // And the second tab's requests use the first tab's token: no refresh of its own.
+      await second.getByRole('button', { name: 'Fetch' }).click()
+      await shows(second, 'result', 'ok,ok,ok,ok,ok')
+      expect(authServer.counters.refreshCalls - refreshesBefore).toBe(1)
+      expect(errors).toEqual([])
+    } finally {
+      await context.close()
+    }
+  }, 90_000)
 })
