@@ -142,15 +142,23 @@ function serveStatic(root) {
 
 const PROXIED = /^\/(?:auth|api|__control)(?:[/?]|$)|^\/public(?:\?|$)/
 
+// Hop-by-hop: they describe one connection, not the message, and are not passed on.
+const HOP_BY_HOP = ['connection', 'keep-alive', 'transfer-encoding']
+
+function endToEnd(headers) {
+  const copy = { ...headers }
+  for (const name of HOP_BY_HOP) delete copy[name]
+  return copy
+}
+
 function proxyTo(target, agent) {
   const { hostname, port } = new URL(target)
   return (req, res) => {
-    const headers = { ...req.headers, host: `${hostname}:${port}` }
-    delete headers.connection
+    const headers = { ...endToEnd(req.headers), host: `${hostname}:${port}` }
     const upstream = request(
       { hostname, port, method: req.method, path: req.url, headers, agent },
       (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers)
+        res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers))
         answer.pipe(res)
       },
     )
@@ -264,6 +272,11 @@ export async function startVisualizer(options = {}) {
       page = serveStatic(outDir)
     }
     server.on('request', (req, res) => {
+      // One request per connection. On a reused keep-alive connection that is reset before
+      // any answer, Chromium sends the request again by itself, POST included: the token
+      // server saw two refresh calls for one attempt of the client, and the page never saw
+      // the `reset` faults. On a fresh connection the browser reports the error to the page.
+      res.setHeader('connection', 'close')
       if (PROXIED.test(req.url ?? '')) proxy(req, res)
       else void page(req, res)
     })

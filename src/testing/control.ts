@@ -72,12 +72,14 @@ const posts = new Map<string, Action>([
   ['revoke-sessions', simple((s) => s.revokeSessions())],
   [
     'fail-next-refresh',
-    ({ server }, { kind, times }, res) => {
+    ({ server }, { kind, times, afterRefresh = false }, res) => {
       const fault = parseFaultKind(kind)
       const count = parseTimes(times)
       if (fault === undefined) return badRequest(res, 'unknown fault kind')
       if (count === undefined) return badRequest(res, 'times must be an integer >= 0 or null')
-      server.failNextRefresh(fault, { times: count })
+      if (typeof afterRefresh !== 'boolean')
+        return badRequest(res, 'afterRefresh must be a boolean')
+      server.failNextRefresh(fault, { times: count, afterRefresh })
       done(res)
     },
   ],
@@ -124,7 +126,8 @@ const posts = new Map<string, Action>([
  *
  * - `GET counters`, `GET status`
  * - `POST login {username?}`, `expire-access-tokens`, `revoke-sessions`
- * - `POST fail-next-refresh {kind, times?}` (`times: null` means Infinity), `clear-faults`,
+ * - `POST fail-next-refresh {kind, times?, afterRefresh?}` (`times: null` means Infinity),
+ *   `clear-faults`,
  *   `release-hung`
  * - `POST hold {path}` → `{id}`, `release {id?}` (no id: every hold)
  * - `POST delay {path, ms}`, `clear-delays`, `reset-counters`

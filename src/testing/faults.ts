@@ -8,6 +8,9 @@
  * - `'hang'`: no answer until `releaseHung()` (then 503) or `close()`.
  * - `'reset'`: the socket is destroyed without any response.
  *
+ * Each fails the call before the server looks at the refresh token, unless it is queued with
+ * `afterRefresh` (see {@link FailNextRefreshOptions}).
+ *
  * @see TestAuthServer.failNextRefresh
  */
 export type RefreshFaultKind =
@@ -40,6 +43,21 @@ export const REFRESH_FAULT_KINDS: readonly RefreshFaultKind[] = [
 export interface FailNextRefreshOptions {
   /** How many consecutive refresh calls fail this way; `Infinity` for all. Default 1. */
   times?: number
+  /**
+   * Refresh first, then fail: the server processes the call as usual (with rotation the
+   * presented token is spent and new tokens are issued, and the counters say so), and the
+   * fault replaces the answer. `'reset'` this way is a refresh answer lost on its way back:
+   * the client never learns the new tokens and still holds the spent one. Default false:
+   * the fault comes first and nothing is spent.
+   */
+  afterRefresh?: boolean
+}
+
+/** The fault a refresh call takes from the queue. */
+export interface QueuedFault {
+  kind: RefreshFaultKind
+  /** The refresh is processed before the fault replaces its answer. */
+  afterRefresh: boolean
 }
 
 /** A canned HTTP answer for a fault that does answer. */
@@ -97,23 +115,23 @@ export function faultResponse(kind: RefreshFaultKind): FaultResponse | undefined
  * `failNextRefresh(503); failNextRefresh(401)` fails the next call with 503, then one with 401.
  */
 export class FaultQueue {
-  readonly #queue: { kind: RefreshFaultKind; remaining: number }[] = []
+  readonly #queue: (QueuedFault & { remaining: number })[] = []
 
   /** Queues `kind` for the next `times` refresh calls after those already queued. */
-  add(kind: RefreshFaultKind, times = 1): void {
+  add(kind: RefreshFaultKind, times = 1, afterRefresh = false): void {
     if (!(times >= 0) || (Number.isFinite(times) && !Number.isInteger(times))) {
       throw new RangeError(`times must be a non-negative integer or Infinity; got ${times}`)
     }
-    if (times > 0) this.#queue.push({ kind, remaining: times })
+    if (times > 0) this.#queue.push({ kind, afterRefresh, remaining: times })
   }
 
   /** Consumes and returns the fault for the current refresh call, if any. */
-  take(): RefreshFaultKind | undefined {
+  take(): QueuedFault | undefined {
     const head = this.#queue[0]
     if (!head) return undefined
     head.remaining--
     if (head.remaining <= 0) this.#queue.shift()
-    return head.kind
+    return { kind: head.kind, afterRefresh: head.afterRefresh }
   }
 
   /** Drops every queued fault. */
@@ -121,11 +139,15 @@ export class FaultQueue {
     this.#queue.length = 0
   }
 
-  /** Queued faults, for status output; `remaining` is `null` for `Infinity` (JSON-safe). */
-  list(): { kind: RefreshFaultKind; remaining: number | null }[] {
-    return this.#queue.map(({ kind, remaining }) => ({
+  /**
+   * Queued faults, for status output; `remaining` is `null` for `Infinity` (JSON-safe) and
+   * `afterRefresh` is listed only when set.
+   */
+  list(): { kind: RefreshFaultKind; remaining: number | null; afterRefresh?: true }[] {
+    return this.#queue.map(({ kind, remaining, afterRefresh }) => ({
       kind,
       remaining: Number.isFinite(remaining) ? remaining : null,
+      ...(afterRefresh ? { afterRefresh } : {}),
     }))
   }
 }

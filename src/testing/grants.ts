@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http'
-import { faultResponse } from './faults.js'
+import { faultResponse, type RefreshFaultKind } from './faults.js'
 import { sendJson, sendRaw } from './http.js'
 import type { RouteContext, RoutedRequest } from './routes.js'
 import type { RefreshedTokens } from './tokens.js'
@@ -39,37 +39,45 @@ export function refusedTokenInUrl(ctx: RouteContext, { res, query }: RoutedReque
   return true
 }
 
+/** Answers a refresh call with its fault instead of what the server decided. */
+async function answerFault(
+  ctx: RouteContext,
+  { req, res }: RoutedRequest,
+  kind: RefreshFaultKind,
+): Promise<void> {
+  if (kind === 'reset') return void req.socket.destroy()
+  if (kind === 'hang') {
+    if (await ctx.hang()) sendJson(res, 503, { error: 'temporarily_unavailable' })
+    return
+  }
+  const canned = faultResponse(kind)
+  if (canned) sendRaw(res, canned.status, canned.body, canned.headers)
+}
+
 /**
- * Spends `refreshToken` the way every refresh route does: queued faults first, then the
- * store's rotation and reuse detection, with the refresh counters kept. Shared so the JSON
- * and OAuth routes cannot drift apart.
+ * Spends `refreshToken` the way every refresh route does: queued faults first (or, queued
+ * `afterRefresh`, instead of the answer), then the store's rotation and reuse detection, with
+ * the refresh counters kept. Shared so the JSON and OAuth routes cannot drift apart.
  */
 export async function exchangeRefreshToken(
   ctx: RouteContext,
-  { req, res }: RoutedRequest,
+  request: RoutedRequest,
   refreshToken: string,
   dialect: RefreshDialect,
 ): Promise<void> {
+  const { res } = request
   const fault = ctx.takeFault()
-  if (fault !== undefined) {
+  if (fault && !fault.afterRefresh) {
     ctx.count('refreshFailures')
-    if (fault === 'reset') return void req.socket.destroy()
-    if (fault === 'hang') {
-      if (await ctx.hang()) sendJson(res, 503, { error: 'temporarily_unavailable' })
-      return
-    }
-    const canned = faultResponse(fault)
-    if (canned) sendRaw(res, canned.status, canned.body, canned.headers)
-    return
+    return answerFault(ctx, request, fault.kind)
   }
   const outcome = ctx.store.refresh(refreshToken)
-  if (outcome.ok) {
-    ctx.count('refreshSuccesses')
-    return dialect.sendTokens(res, outcome.tokens)
-  }
-  ctx.count('refreshFailures')
+  ctx.count(outcome.ok ? 'refreshSuccesses' : 'refreshFailures')
+  if (!outcome.ok && outcome.reason === 'reuse') ctx.count('reuseDetections')
+  // Processed and counted: what the server decided never reaches the client.
+  if (fault) return answerFault(ctx, request, fault.kind)
+  if (outcome.ok) return dialect.sendTokens(res, outcome.tokens)
   if (outcome.reason === 'reuse') {
-    ctx.count('reuseDetections')
     return sendJson(res, dialect.rejectionStatus, {
       error: 'invalid_grant',
       error_description: 'refresh token reuse detected',

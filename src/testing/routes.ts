@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { RefreshFaultKind } from './faults.js'
+import type { QueuedFault } from './faults.js'
 import {
   exchangeRefreshToken,
   type RefreshDialect,
@@ -29,7 +29,7 @@ export interface RouteContext {
   /** Issues a session and counts the login. */
   login(username: string): TokenSet
   /** Consumes the fault for this refresh call, if one is queued. */
-  takeFault(): RefreshFaultKind | undefined
+  takeFault(): QueuedFault | undefined
   /** Parks a hung request: `true` once released (answer it), `false` if the server closed. */
   hang(): Promise<boolean>
   /** Next value of the running count of successful protected responses. */

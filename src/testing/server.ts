@@ -130,8 +130,11 @@ class TestAuthServerImpl implements TestAuthServer {
     this.#notify()
   }
 
-  failNextRefresh(kind: RefreshFaultKind, { times = 1 }: FailNextRefreshOptions = {}): void {
-    this.#faults.add(kind, times)
+  failNextRefresh(
+    kind: RefreshFaultKind,
+    { times = 1, afterRefresh = false }: FailNextRefreshOptions = {},
+  ): void {
+    this.#faults.add(kind, times, afterRefresh)
     this.#notify()
   }
 

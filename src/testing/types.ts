@@ -42,7 +42,7 @@ export interface TestAuthServerCounters {
    * `grant_type=refresh_token` (counted on arrival, before holds and faults).
    */
   refreshCalls: number
-  /** Refresh calls that issued new tokens. */
+  /** Refresh calls that issued new tokens (also when an `afterRefresh` fault lost the answer). */
   refreshSuccesses: number
   /** Refresh calls answered with anything else: rejections, bad requests and injected faults. */
   refreshFailures: number
@@ -102,7 +102,9 @@ export interface TestAuthServer extends AsyncDisposable {
   revokeSessions(): void
   /**
    * Makes the next `times` (default 1) refresh calls fail as `kind` instead of refreshing;
-   * the presented refresh token is not spent. Calls queue up: faults are consumed in the
+   * the presented refresh token is not spent. With `afterRefresh`, they refresh first and
+   * fail instead of answering: the token is spent, the new tokens are lost (a `'reset'` so
+   * queued is a refresh answer lost on the network). Calls queue up: faults are consumed in the
    * order they were added. The fault is picked when the response is produced (after holds
    * and delays), and only for well-formed refresh requests.
    */

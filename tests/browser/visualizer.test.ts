@@ -1,134 +1,57 @@
 // The visualizer page as `npm start` serves it (startVisualizer from visualizer/serve.mjs),
 // driven in Chromium against the real token server: sign in, expire the token, fire requests,
-// watch the diagram go through `refreshing` back to `authenticated` with one refresh.
-import { mkdirSync } from 'node:fs'
-import { join, resolve } from 'node:path'
-import type { Browser, BrowserContext, Page, Response } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createTestAuthServer } from '../../src/testing/index.js'
-import { startVisualizer, type Visualizer } from '../../visualizer/serve.mjs'
-import { launchChromium } from './chromium.js'
+// watch the diagram go through `refreshing` back to `authenticated` with one refresh; the
+// faults, the Stately inspector link and a second tab.
+import type { Locator, Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+import {
+  control,
+  counterShows,
+  edge,
+  logShows,
+  logText,
+  pageText,
+  signIn,
+  state,
+  visualizerSuite,
+} from './visualizerPage.js'
 
-// The README's screenshot is refreshed on demand (UPDATE_SCREENSHOT=1 npm test); every run
-// saves its own under test-results/ so the page can be compared with it.
-const screenshots = resolve(
-  import.meta.dirname,
-  process.env.UPDATE_SCREENSHOT === '1' ? '../../docs' : '../../test-results',
-)
+const suite = visualizerSuite()
 
-let visualizer: Visualizer
-let browser: Browser
-const contexts: BrowserContext[] = []
+const open = () => suite.open()
 
-beforeAll(async () => {
-  // The same function `npm start` runs, with the token server from source rather than dist/
-  // so this test needs no build. 120 s tokens: no proactive refresh can sneak into the counts;
-  // short retry delays keep the offline scenario quick.
-  visualizer = await startVisualizer({
-    port: 0,
-    accessTokenTtl: 120,
-    retry: { retries: 3, baseDelay: 200, maxDelay: 800 },
-    createAuthServer: createTestAuthServer,
-  })
-  browser = await launchChromium()
-}, 120_000)
-
-afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((context) => context.close()))
-  // Leave no armed fault or hung refresh behind for the next test.
-  visualizer.authServer.clearFaults()
-  visualizer.authServer.releaseHung()
-})
-
-afterAll(async () => {
-  await browser?.close()
-  await visualizer?.close()
-})
-
-interface OpenedPage {
-  page: Page
-  context: BrowserContext
-  /** Every token the page received from /auth/login and /auth/refresh so far. */
-  tokens(): Promise<Set<string>>
-  /** Chromium's resource type (`xhr`, `fetch`) of every GET /api/resource the page sent. */
-  apiRequests: string[]
+/** The text of the element that describes a control (`aria-describedby`). */
+async function description(control: Locator): Promise<string> {
+  const id = await control.getAttribute('aria-describedby')
+  return (await control.page().locator(`[id="${id}"]`).textContent()) ?? ''
 }
 
-/** Opens the page; collects every token the page receives so the test can look for leaks. */
-async function openPage(): Promise<OpenedPage> {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } })
-  contexts.push(context)
-  const page = await context.newPage()
-  await page.emulateMedia({ reducedMotion: 'reduce' })
-  const errors: string[] = []
-  page.on('pageerror', (error) => errors.push(error.message))
-  const seen = new Set<string>()
-  const pending: Promise<void>[] = []
-  const apiRequests: string[] = []
-  page.on('request', (request) => {
-    if (new URL(request.url()).pathname === '/api/resource') {
-      apiRequests.push(request.resourceType())
-    }
-  })
-  const collect = async (response: Response) => {
-    const body = (await response.json().catch(() => null)) as Record<string, unknown> | null
-    for (const key of ['accessToken', 'refreshToken']) {
-      const value = body?.[key]
-      if (typeof value === 'string') seen.add(value)
-    }
-  }
-  page.on('response', (response) => {
-    if (/\/auth\/(login|refresh)$/.test(new URL(response.url()).pathname) && response.ok()) {
-      pending.push(collect(response))
-    }
-  })
-  await page.goto(visualizer.url)
-  await page.waitForSelector('svg[data-ready="true"]')
-  expect(errors).toEqual([])
-  return {
-    page,
-    context,
-    apiRequests,
-    tokens: async () => {
-      await Promise.all(pending)
-      return seen
-    },
-  }
+const button = (page: Page, name: string) => page.getByRole('button', { name })
+
+/** The status badge's tone: `ok`, `busy`, `warn`, `bad` or `neutral` (see visualizer/src/tone.ts). */
+async function tone(page: Page): Promise<string | undefined> {
+  const classes = (await page.locator('.badge').getAttribute('class')) ?? ''
+  return /tone-(\w+)/.exec(classes)?.[1]
 }
 
-const state = (path: string) => `[data-state="${path}"][data-active="true"]`
-const edge = (id: string) => `[data-edge="${id}"][data-last="true"]`
-
-async function counterShows(page: Page, name: string, value: number): Promise<void> {
-  await page.waitForFunction(
-    ([counter, expected]) =>
-      document.querySelector(`[data-counter="${counter}"]`)?.textContent === expected,
-    [name, String(value)] as const,
-  )
+async function badgeColour(page: Page): Promise<string> {
+  return page.locator('.badge').evaluate((badge) => getComputedStyle(badge).color)
 }
 
-async function control(page: Page, button: string, route: string): Promise<void> {
-  await Promise.all([
-    page.waitForResponse((r) => r.url().endsWith(`/__control/${route}`) && r.ok()),
-    page.getByRole('button', { name: button }).click(),
-  ])
-}
-
-async function logShows(page: Page, text: string): Promise<void> {
-  await page.waitForFunction(
-    (wanted) => document.querySelector('[data-testid="event-log"]')?.textContent?.includes(wanted),
-    text,
-  )
-}
-
-async function pageText(page: Page): Promise<string> {
-  return page.evaluate(() => document.documentElement.outerHTML)
+/** The hue in degrees of a computed `rgb(r, g, b)` colour: amber is about 35, green 145. */
+function hue(rgb: string): number {
+  const [r = 0, g = 0, b = 0] = (rgb.match(/\d+/g) ?? []).map((n) => Number(n) / 255)
+  const max = Math.max(r, g, b)
+  const d = max - Math.min(r, g, b)
+  if (d === 0) return 0
+  const h = max === r ? ((g - b) / d) % 6 : max === g ? (b - r) / d + 2 : (r - g) / d + 4
+  return (h * 60 + 360) % 360
 }
 
 describe('visualizer', () => {
   it('shows a 401 burst going through one refresh, live, and never shows a token', async () => {
-    const { page, tokens, apiRequests } = await openPage()
-    const server = visualizer.authServer
+    const { page, tokens, apiRequests } = await open()
+    const server = suite.visualizer.authServer
     server.resetCounters()
     await page.waitForSelector(state('loggedOut'))
     await page.waitForSelector('[data-status="loggedOut"]')
@@ -141,7 +64,12 @@ describe('visualizer', () => {
 
     // The server holds the refresh so the page can be looked at mid-refresh.
     const gate = server.hold('/auth/refresh')
+    // The button only acts on the server, and says so: the page's countdown keeps running.
+    expect(await description(button(page, 'Expire access token'))).toContain(
+      'countdown keeps running',
+    )
     await control(page, 'Expire access token', 'expire-access-tokens')
+    await logShows(page, 'server side only: the countdown here keeps running')
     await page.getByRole('button', { name: 'Fire 10 requests' }).click()
     await gate.untilWaiting(1)
     await page.waitForSelector(state('refreshing'))
@@ -153,21 +81,15 @@ describe('visualizer', () => {
     await counterShows(page, 'refreshInFlight', 1)
     // Every request is queued, so every 401 has been counted: the polled display catches up.
     await counterShows(page, 'unauthorized', server.counters.unauthorized)
-    await page.waitForFunction(() =>
-      document.querySelector('[data-testid="event-log"]')?.textContent?.includes('→ refreshing'),
-    )
-
-    mkdirSync(screenshots, { recursive: true })
-    await page.screenshot({ path: join(screenshots, 'visualizer.png'), fullPage: true })
+    await logShows(page, '→ refreshing')
 
     gate.release()
     await page.waitForSelector(state('authenticated.fresh'))
     await page.waitForSelector(edge('refreshing.requesting->authenticated'))
     await page.waitForSelector('[data-queue-size="0"]')
     await expect.poll(() => page.getByTestId('generation').textContent()).toBe('2')
-    await page.waitForFunction(() =>
-      document.querySelector('[data-testid="event-log"]')?.textContent?.includes('10/10 ok'),
-    )
+    await logShows(page, 'emit requestsReleased · 10 requests')
+    await logShows(page, '10/10 ok')
     expect(server.counters).toMatchObject({
       refreshCalls: 1,
       refreshSuccesses: 1,
@@ -179,6 +101,13 @@ describe('visualizer', () => {
     // axios is the default transport: XHRs on the wire.
     expect(new Set(apiRequests)).toEqual(new Set(['xhr']))
 
+    // A logout with nothing waiting rejects no request: no "requestsRejected · 0" line.
+    await page.getByRole('button', { name: 'Log out' }).click()
+    await page.waitForSelector(state('loggedOut'))
+    await logShows(page, 'emit loggedOut')
+    const lines = await logText(page)
+    expect(lines).not.toMatch(/requestsRejected · 0|requestsReleased · 0/)
+
     const secrets = await tokens()
     expect(secrets.size).toBe(4)
     const html = await pageText(page)
@@ -186,8 +115,8 @@ describe('visualizer', () => {
   }, 90_000)
 
   it('switched to fetch: a burst on an expired token goes through auth.fetch and one refresh', async () => {
-    const { page, tokens, apiRequests } = await openPage()
-    const server = visualizer.authServer
+    const { page, tokens, apiRequests } = await open()
+    const server = suite.visualizer.authServer
     server.resetCounters()
     await page.getByRole('radio', { name: 'fetch' }).check()
     expect(new URL(page.url()).searchParams.get('transport')).toBe('fetch')
@@ -239,10 +168,13 @@ describe('visualizer', () => {
   }, 90_000)
 
   it('shows a revoked session ending in expired, and a transient failure keeping it', async () => {
-    const { page } = await openPage()
-    const server = visualizer.authServer
+    const { page, refreshRequests } = await open()
+    const server = suite.visualizer.authServer
     await page.getByRole('button', { name: 'Sign in' }).click()
     await page.waitForSelector(state('authenticated.fresh'))
+    expect(await tone(page)).toBe('ok')
+    server.resetCounters()
+    const sentBefore = refreshRequests()
 
     // Offline (simulated): every refresh connection is reset; retries run out, session kept.
     await page.getByLabel('number of requests').fill('3')
@@ -255,6 +187,15 @@ describe('visualizer', () => {
     await page.waitForSelector(state('authenticated.stale'), { timeout: 30_000 })
     await page.waitForSelector(edge('refreshing.requesting->authenticated.stale'))
     await expect.poll(() => page.getByTestId('error').textContent()).toContain('REFRESH_FAILED')
+    // One server call per attempt of the client (1 + 3 retries): every reset reached the page,
+    // none was re-sent by the browser on its own.
+    expect(refreshRequests() - sentBefore).toBe(4)
+    expect(server.counters.refreshCalls).toBe(4)
+    // Stale is a warning, in amber like its error line, not the green of a fresh session.
+    expect(await tone(page)).toBe('warn')
+    expect(hue(await badgeColour(page))).toBeGreaterThanOrEqual(20)
+    expect(hue(await badgeColour(page))).toBeLessThanOrEqual(50)
+    expect(await page.getByTestId('error').getAttribute('class')).toBe('warning')
 
     // Back online: the fault is cleared and wake() retries the stale session at once.
     await Promise.all([
@@ -263,20 +204,23 @@ describe('visualizer', () => {
     ])
     await page.waitForSelector(state('authenticated.fresh'))
 
+    // Revoking ends the whole session at the server, access token included, and says so.
+    expect(await description(button(page, 'Revoke refresh token'))).toContain(
+      'access token stops working',
+    )
     await control(page, 'Revoke refresh token', 'revoke-sessions')
+    await logShows(page, 'every access token issued with it')
     await page.getByRole('button', { name: 'Fire 3 requests' }).click()
     await page.waitForSelector(state('expired'))
     await page.waitForSelector(edge('refreshing.requesting->expired'))
-    await page.waitForFunction(() =>
-      document
-        .querySelector('[data-testid="event-log"]')
-        ?.textContent?.includes('emit sessionExpired'),
-    )
+    await logShows(page, 'emit sessionExpired')
     expect(server.counters.reuseDetections).toBe(0)
+    expect(await tone(page)).toBe('bad')
+    expect(await page.getByTestId('error').getAttribute('class')).toBe('error')
   }, 90_000)
 
   it('forwards inspection events to the Stately inspector with every token redacted', async () => {
-    const { page, context, tokens } = await openPage()
+    const { page, context, tokens } = await open()
     // Stand in for stately.ai/inspect (no network needed): a page that greets its opener the
     // way the real inspector does and keeps every message it receives.
     await context.route('https://stately.ai/inspect**', (route) =>
@@ -296,14 +240,14 @@ describe('visualizer', () => {
     await inspector.waitForLoadState()
     // The popup took the focus; a background page gets no animation frames.
     await page.bringToFront()
+    // The inspector's greeting is what says the link works.
+    await page.waitForSelector('#inspector-status[data-status="connected"]')
 
     await page.getByRole('button', { name: 'Sign in' }).click()
     await page.waitForSelector(state('authenticated.fresh'))
     await control(page, 'Expire access token', 'expire-access-tokens')
     await page.getByRole('button', { name: 'Fire 10 requests' }).click()
-    await page.waitForFunction(() =>
-      document.querySelector('[data-testid="event-log"]')?.textContent?.includes('refresh done'),
-    )
+    await logShows(page, 'refresh done')
     // The refresh actor's registration carries its input (the session): it must arrive redacted.
     await inspector.waitForFunction(() => {
       const received = (window as unknown as { received: string[] }).received
@@ -339,5 +283,118 @@ describe('visualizer', () => {
       () => (window as unknown as { received: string[] }).received,
     )
     expect(later.filter((m) => m.includes('"generation":3'))).toEqual([])
+  }, 90_000)
+
+  it('says so when stately.ai cannot be reached, and switches the inspector off', async () => {
+    const { page, context } = await open()
+    // Offline, as CI is: every request to stately.ai fails at the network level.
+    await context.route('https://stately.ai/**', (route) => route.abort('internetdisconnected'))
+    // Clicked, not `check()`ed: the box unticks itself once the failure is known.
+    const [popup] = await Promise.all([
+      context.waitForEvent('page'),
+      page.getByLabel('Stately inspector').click(),
+    ])
+    await page.bringToFront()
+    const status = page.locator('#inspector-status')
+    await page.waitForSelector('#inspector-status[data-status="unreachable"]')
+    expect(await status.textContent()).toContain('could not reach stately.ai')
+    expect(await status.getAttribute('role')).toBe('status')
+    expect(await page.getByLabel('Stately inspector').isChecked()).toBe(false)
+    await popup.close()
+  }, 90_000)
+
+  it('shows each reset fault as the page really meets it: one server call per attempt', async () => {
+    const { page, refreshRequests } = await open()
+    const server = suite.visualizer.authServer
+    await signIn(page)
+    await page.getByLabel('number of requests').fill('1')
+    const fault = page.getByLabel('refresh fault')
+
+    // Before the server read the token: nothing spent, the page sees a network error and its
+    // retry with the same token works.
+    await fault.selectOption({ label: 'reset before the server processed the refresh (retried)' })
+    expect(await description(fault)).toContain('nothing is spent')
+    await control(page, 'Fail next refresh', 'fail-next-refresh')
+    await control(page, 'Expire access token', 'expire-access-tokens')
+    server.resetCounters()
+    let sent = refreshRequests()
+    await page.getByRole('button', { name: 'Fire 1 requests' }).click()
+    await logShows(page, '1/1 ok')
+    await page.waitForSelector(state('authenticated.fresh'))
+    expect(await logText(page)).toContain('refresh error · REFRESH_FAILED → refreshing.backoff')
+    expect(refreshRequests() - sent).toBe(2)
+    expect(server.counters).toMatchObject({
+      refreshCalls: 2,
+      refreshSuccesses: 1,
+      refreshFailures: 1,
+      reuseDetections: 0,
+    })
+
+    // After the server rotated: the answer is lost, the retry presents the spent token, and
+    // this server (strict rotation, no grace window) takes it as reuse: the session ends.
+    await fault.selectOption({
+      label: 'reset after the server processed it (rotation happened, the answer is lost)',
+    })
+    expect(await description(fault)).toContain('spent token')
+    await control(page, 'Fail next refresh', 'fail-next-refresh')
+    await control(page, 'Expire access token', 'expire-access-tokens')
+    server.resetCounters()
+    sent = refreshRequests()
+    await page.getByRole('button', { name: 'Fire 1 requests' }).click()
+    await page.waitForSelector(state('expired'))
+    await logShows(page, 'emit sessionExpired')
+    const log = await logText(page)
+    expect(log).toContain('refresh error · REFRESH_FAILED → refreshing.backoff')
+    expect(log).toContain('refresh error · SESSION_EXPIRED 401 → expired')
+    expect(refreshRequests() - sent).toBe(2)
+    expect(server.counters).toMatchObject({
+      refreshCalls: 2,
+      refreshSuccesses: 1,
+      refreshFailures: 1,
+      reuseDetections: 1,
+    })
+    await counterShows(page, 'reuseDetections', 1)
+  }, 90_000)
+
+  it('a tab that adopts the session another tab refreshed shows attempt 0', async () => {
+    const { page: first, context } = await open()
+    const server = suite.visualizer.authServer
+    await signIn(first)
+    // A second tab of the same profile takes the session over (Web Locks, BroadcastChannel).
+    const second = await context.newPage()
+    await second.emulateMedia({ reducedMotion: 'reduce' })
+    await second.goto(suite.visualizer.url)
+    await second.waitForSelector(state('authenticated.fresh'))
+
+    // The first tab's refresh is held; the second tab's requests wait for the same expiry.
+    server.resetCounters()
+    const gate = server.hold('/auth/refresh')
+    server.expireAccessTokens()
+    await first.getByRole('button', { name: 'Fire 10 requests' }).click()
+    await gate.untilWaiting(1)
+    await second.getByRole('button', { name: 'Fire 10 requests' }).click()
+    await second.waitForSelector(state('refreshing.requesting'))
+    await expect.poll(() => second.getByTestId('attempt').textContent()).toBe('1')
+    gate.release()
+    for (const tab of [first, second]) {
+      await logShows(tab, '10/10 ok')
+      await tab.waitForSelector(state('authenticated.fresh'))
+      expect(await tab.getByTestId('generation').textContent()).toBe('2')
+      expect(await tab.getByTestId('attempt').textContent()).toBe('0')
+    }
+    expect(server.counters.refreshCalls).toBe(1)
+
+    // A stale tab (every attempt spent) that adopts the other tab's refresh starts over too.
+    server.failNextRefresh('reset', { times: Number.POSITIVE_INFINITY })
+    server.expireAccessTokens()
+    await second.getByLabel('number of requests').fill('1')
+    await second.getByRole('button', { name: 'Fire 1 requests' }).click()
+    await second.waitForSelector(state('authenticated.stale'))
+    expect(await second.getByTestId('attempt').textContent()).toBe('4')
+    server.clearFaults()
+    await first.getByRole('button', { name: 'Fire 10 requests' }).click()
+    await second.waitForSelector(state('authenticated.fresh'))
+    expect(await second.getByTestId('generation').textContent()).toBe('3')
+    expect(await second.getByTestId('attempt').textContent()).toBe('0')
   }, 90_000)
 })

@@ -423,6 +423,33 @@ describe('refresh faults', () => {
     expect(() => server.failNextRefresh(500, { times: 1.5 })).toThrow(RangeError)
   })
 
+  it('afterRefresh: the refresh is processed and spent, then its answer is replaced', async () => {
+    const server = await start()
+    const { refreshToken } = server.login()
+    server.failNextRefresh(503, { afterRefresh: true })
+    const status = await call(server, 'GET', '/__control/status')
+    expect((status.json as { faults: unknown }).faults).toEqual([
+      { kind: 503, remaining: 1, afterRefresh: true },
+    ])
+    const failed = await refresh(server, refreshToken)
+    expect([failed.status, failed.json]).toEqual([503, { error: 'temporarily_unavailable' }])
+    expect(server.counters).toMatchObject({ refreshSuccesses: 1, refreshFailures: 0 })
+    // The client never saw the new tokens: presenting the spent one again is reuse.
+    const again = await refresh(server, refreshToken)
+    expect(again.status).toBe(401)
+    expect(server.counters).toMatchObject({ reuseDetections: 1, refreshFailures: 1 })
+  })
+
+  it("afterRefresh 'reset': the answer is lost on its way back, after rotation", async () => {
+    const server = await start()
+    const { refreshToken } = server.login()
+    server.failNextRefresh('reset', { afterRefresh: true })
+    await expect(refresh(server, refreshToken)).rejects.toThrow()
+    expect(server.counters).toMatchObject({ refreshCalls: 1, refreshSuccesses: 1 })
+    expect((await refresh(server, refreshToken)).status).toBe(401)
+    expect(server.counters.reuseDetections).toBe(1)
+  })
+
   it("'hang' holds the call until releaseHung, then answers 503", async () => {
     const server = await start()
     const { refreshToken } = server.login()

@@ -43,8 +43,9 @@ export function clearLog(): void {
 
 /**
  * The last transition that changed state, as graph edge ids (`source->target`), and the last
- * targetless transitions taken (`stateId` and readable event label). Each has its own sequence
- * number so the page can replay an animation when the same transition happens again.
+ * transitions drawn inside their state, targetless or re-entering (`stateId` and readable
+ * event label). Each has its own sequence number so the page can replay an animation when the
+ * same transition happens again.
  */
 export interface LastTransition {
   seq: number
@@ -143,27 +144,33 @@ function recordInspection(event: InspectionEvent): void {
       const targets = (transition.target ?? []).flatMap((t) =>
         typeof t.id === 'string' ? [t.id] : [],
       )
-      if (targets.length === 0 && typeof transition.eventType === 'string') {
+      const inside = targets.length === 0 || (targets.length === 1 && targets[0] === source)
+      if (inside && typeof transition.eventType === 'string') {
         internal.push({ stateId: source, label: eventLabel(transition.eventType) })
       }
       for (const target of targets) edges.push(`${source}->${target}`)
     }
     const last = lastTransition.get()
-    if (edges.length > 0) {
-      lastTransition.set({ ...last, seq: last.seq + 1, edges })
-    } else if (internal.length > 0) {
-      lastTransition.set({ ...last, internalSeq: last.internalSeq + 1, internal })
+    if (edges.length > 0 || internal.length > 0) {
+      lastTransition.set({
+        ...last,
+        ...(edges.length > 0 ? { seq: last.seq + 1, edges } : {}),
+        ...(internal.length > 0 ? { internalSeq: last.internalSeq + 1, internal } : {}),
+      })
     }
   }
 }
 
-function describeEmitted(event: AuthEmitted): string {
+/** A line for an emitted event; none for a release or rejection of no request (an empty queue). */
+function describeEmitted(event: AuthEmitted): string | undefined {
   switch (event.type) {
     case 'refreshed':
       return `emit refreshed · gen ${event.generation}`
     case 'requestsReleased':
+      if (event.ids.length === 0) return undefined
       return `emit requestsReleased · ${event.ids.length} request${event.ids.length === 1 ? '' : 's'}`
     case 'requestsRejected':
+      if (event.ids.length === 0) return undefined
       return `emit requestsRejected · ${event.ids.length} · ${event.error.code}`
     case 'sessionExpired':
       return `emit sessionExpired · ${event.error.code}`
@@ -177,7 +184,10 @@ export function startRecording(): () => void {
   previousState = stateValueText(auth.actor.getSnapshot().value)
   addLog('transition', `client ready · ${previousState}`)
   const stopInspection = onInspection(recordInspection)
-  const emitted = auth.actor.on('*', (event) => holdEmitted(describeEmitted(event)))
+  const emitted = auth.actor.on('*', (event) => {
+    const text = describeEmitted(event)
+    if (text) holdEmitted(text)
+  })
   const stopWarnings = onWarning((message) => addLog('warning', message))
   return () => {
     stopInspection()

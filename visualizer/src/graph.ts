@@ -17,6 +17,14 @@ export interface StateModel {
   initialId: string | null
   /** Transitions without a target (actions only), e.g. `TOKEN_NEEDED` enqueues in `refreshing`. */
   internal: string[]
+  /**
+   * Transitions from the state to itself: it is left and entered again (timers restart, a
+   * compound state starts over at its initial child), e.g. `LOGIN [isNewSession]` in
+   * `authenticated`. Listed inside the state: drawn as loops, their labels sat on other edges.
+   */
+  reentries: string[]
+  /** What each `[else]` among `internal` and `reentries` stands for, by label. */
+  notes: Record<string, string>
   /** Ids of invoked actors, e.g. `refresh`. */
   invokes: string[]
 }
@@ -29,6 +37,8 @@ export interface EdgeModel {
   target: string
   /** One label per transition: event (readable), plus `[guard]` or `[else]`. */
   labels: string[]
+  /** What each `[else]` among `labels` stands for, by label (see {@link elseNote}). */
+  notes: Record<string, string>
 }
 
 export interface MachineModel {
@@ -58,6 +68,16 @@ function guardName(guard: unknown): string | undefined {
   return 'guard'
 }
 
+/**
+ * `[else]` spelled out: the candidates for one event are tried in order, and the unguarded
+ * one after guarded ones is taken when none of their guards holds.
+ */
+export function elseNote(label: string, guards: readonly string[]): string {
+  const which =
+    guards.length === 1 ? `${guards[0]} does not hold` : `none of ${guards.join(', ')} holds`
+  return `${label}: taken when ${which}`
+}
+
 function pathOf(id: string, machineId: string): string {
   return id === machineId ? '' : id.slice(machineId.length + 1)
 }
@@ -79,6 +99,8 @@ export function machineModel(machine: AnyStateMachine): MachineModel {
       children: [],
       initialId: stateNode.initial?.target?.[0]?.id ?? null,
       internal: [],
+      reentries: [],
+      notes: {},
       invokes: stateNode.invoke.map((invoke) => invoke.id),
     }
     states.set(node.id, model)
@@ -88,26 +110,41 @@ export function machineModel(machine: AnyStateMachine): MachineModel {
   }
 
   function addEdges(state: StateModel, stateEdges: DirectedGraphEdge[]): void {
-    // Candidates for one event are tried in order: an unguarded one after a guarded one is
+    // Candidates for one event are tried in order: an unguarded one after guarded ones is
     // the "else" branch.
-    const guardedBefore = new Set<string>()
+    const guardsBefore = new Map<string, string[]>()
     for (const edge of stateEdges) {
       const { transition } = edge
       const event = transition.eventType
       const guard = guardName(transition.guard)
-      const branch = guard ? ` [${guard}]` : guardedBefore.has(event) ? ' [else]' : ''
-      if (guard) guardedBefore.add(event)
+      const guards = guardsBefore.get(event) ?? []
+      const branch = guard ? ` [${guard}]` : guards.length > 0 ? ' [else]' : ''
+      if (guard) guardsBefore.set(event, [...guards, guard])
       const label = `${eventLabel(event)}${branch}`
-      if (!transition.target || transition.target.length === 0) {
-        if (!state.internal.includes(label)) state.internal.push(label)
+      const note = branch === ' [else]' ? { [label]: elseNote(label, guards) } : {}
+      const inside = !transition.target?.length
+        ? state.internal
+        : edge.target.id === state.id
+          ? state.reentries
+          : null
+      if (inside) {
+        if (!inside.includes(label)) inside.push(label)
+        Object.assign(state.notes, note)
         continue
       }
       const id = `${edge.source.id}->${edge.target.id}`
       const existing = edges.get(id)
       if (existing) {
         if (!existing.labels.includes(label)) existing.labels.push(label)
+        Object.assign(existing.notes, note)
       } else {
-        edges.set(id, { id, source: edge.source.id, target: edge.target.id, labels: [label] })
+        edges.set(id, {
+          id,
+          source: edge.source.id,
+          target: edge.target.id,
+          labels: [label],
+          notes: note,
+        })
       }
     }
   }

@@ -16,6 +16,8 @@ const LINE = 15
 const TITLE = 30
 const PAD = 14
 const INITIAL = 10
+/** Distance between the ends of edges that enter one compound state. */
+const ENTRY_SPACING = 24
 
 export interface PlacedState {
   model: StateModel
@@ -24,7 +26,7 @@ export interface PlacedState {
   width: number
   height: number
   compound: boolean
-  /** Text lines drawn under the title: invoked actors, then targetless transitions. */
+  /** Text lines drawn under the title: invoked actors, targetless transitions, re-entries. */
   details: string[]
 }
 
@@ -53,8 +55,16 @@ export interface Layout {
   initials: PlacedInitial[]
 }
 
+/** Marks a detail line: a transition that stays in the state, or one that re-enters it. */
+export const STAYS = '↺ '
+export const REENTERS = '⟳ '
+
 function detailsOf(state: StateModel): string[] {
-  return [...state.invokes.map((id) => `invoke ${id}`), ...state.internal.map((t) => `↺ ${t}`)]
+  return [
+    ...state.invokes.map((id) => `invoke ${id}`),
+    ...state.internal.map((t) => `${STAYS}${t}`),
+    ...state.reentries.map((t) => `${REENTERS}${t}`),
+  ]
 }
 
 function ancestors(states: MachineModel['states'], id: string): string[] {
@@ -73,12 +83,8 @@ function pathData(points: { x: number; y: number }[]): string {
   return points.map((p, i) => `${i === 0 ? 'M' : 'L'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ')
 }
 
-/** Lays the machine out; all coordinates in the result are absolute. `overrides` are ELK options. */
-export async function layoutMachine(
-  model: MachineModel,
-  measure: Measure,
-  overrides: Record<string, string> = {},
-): Promise<Layout> {
+/** Lays the machine out; all coordinates in the result are absolute. */
+export async function layoutMachine(model: MachineModel, measure: Measure): Promise<Layout> {
   const elkNodes = new Map<string, ElkNode>()
   const details = new Map<string, string[]>()
 
@@ -145,7 +151,26 @@ export async function layoutMachine(
     'elk.padding': '[top=30,left=14,bottom=14,right=14]',
     'elk.json.shapeCoords': 'ROOT',
     'elk.json.edgeCoords': 'ROOT',
-    ...overrides,
+  }
+
+  // Edges into a compound state end on its top border, each at a port of its own, above its
+  // title and `↺` lines and so far from any child: without ports ELK let five of them end
+  // 10 px apart on the left border next to whichever child sat there, and `LOGIN` seemed to
+  // lead into `stale`.
+  function entryPort(edgeId: string, target: string): string {
+    const node = elkNodes.get(target)
+    if (!node?.children) return target
+    const port = `${edgeId}:in`
+    node.ports = [
+      ...(node.ports ?? []),
+      { id: port, width: 0, height: 0, layoutOptions: { 'elk.port.side': 'NORTH' } },
+    ]
+    node.layoutOptions = {
+      ...node.layoutOptions,
+      'elk.portConstraints': 'FIXED_SIDE',
+      'elk.spacing.portPort': String(ENTRY_SPACING),
+    }
+    return port
   }
 
   const edgeModels = new Map<string, EdgeModel>()
@@ -161,13 +186,16 @@ export async function layoutMachine(
     const elkEdge: ElkExtendedEdge = {
       id,
       sources: [edge.source],
-      targets: [edge.target],
+      targets: [entryPort(id, edge.target)],
       labels: [
         {
           id: `${id}-label`,
           text: lines.join('\n'),
           width: lineWidth + 8,
           height: LINE * lines.length + 2,
+          // On the edge, which runs through it: beside it, a label could sit as close to a
+          // neighbouring edge as to its own.
+          layoutOptions: { 'elk.edgeLabels.inline': 'true' },
         },
       ],
     }

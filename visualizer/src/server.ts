@@ -13,7 +13,7 @@ export interface ServerStatus {
   refreshInFlight: number
   maxConcurrentRefreshes: number
   holds: { id: number; pathPrefix: string; waiting: number }[]
-  faults: { kind: FaultKind; remaining: number | null }[]
+  faults: { kind: FaultKind; remaining: number | null; afterRefresh?: true }[]
   delays: unknown[]
 }
 
@@ -34,9 +34,12 @@ export const tokenServer = {
   },
   expireAccessTokens: () => post('expire-access-tokens'),
   revokeSessions: () => post('revoke-sessions'),
-  /** `times: null` means every refresh call from now on. */
-  failNextRefresh: (kind: FaultKind, times: number | null = 1) =>
-    post('fail-next-refresh', { kind, times }),
+  /**
+   * `times: null` means every refresh call from now on; `afterRefresh`: the server refreshes
+   * (spends the token) and then fails instead of answering.
+   */
+  failNextRefresh: (kind: FaultKind, times: number | null = 1, afterRefresh = false) =>
+    post('fail-next-refresh', { kind, times, afterRefresh }),
   clearFaults: () => post('clear-faults'),
   releaseHung: () => post('release-hung'),
   resetCounters: () => post('reset-counters'),
@@ -44,5 +47,8 @@ export const tokenServer = {
 
 /** Offline is simulated as "every refresh connection is reset" (see the README). */
 export function isOffline(status: ServerStatus | null): boolean {
-  return status?.faults.some((f) => f.kind === 'reset' && f.remaining === null) ?? false
+  return (
+    status?.faults.some((f) => f.kind === 'reset' && f.remaining === null && !f.afterRefresh) ??
+    false
+  )
 }

@@ -4,6 +4,7 @@ import { useAuth, useAuthSelector } from 'auth-machine/react'
 import { config } from '../config.js'
 import { stateValueText } from '../graph.js'
 import { seconds, useNow } from '../hooks.js'
+import { toneOf } from '../tone.js'
 
 interface SessionTimes {
   obtainedAt: number | undefined
@@ -121,7 +122,7 @@ export function SessionPanel() {
         <dt>generation</dt>
         <dd data-testid="generation">{generation}</dd>
         <dt>attempt</dt>
-        <dd>{attempt}</dd>
+        <dd data-testid="attempt">{attempt}</dd>
         <dt>session</dt>
         <dd>
           {times
@@ -129,7 +130,11 @@ export function SessionPanel() {
             : 'none'}
         </dd>
         <dt>error</dt>
-        <dd className={error ? 'error' : 'muted'} data-testid="error">
+        {/* Red only when the session is over; a failure it survives is a warning. */}
+        <dd
+          className={error ? (toneOf(value) === 'bad' ? 'error' : 'warning') : 'muted'}
+          data-testid="error"
+        >
           {error
             ? `${error.code}${error.status ? ` ${error.status}` : ''}: ${error.message}`
             : 'none'}
