@@ -158,6 +158,15 @@ interface TransitionLike {
   target?: readonly { id?: unknown }[]
   eventType?: unknown
   reenter?: unknown
+  guard?: unknown
+}
+
+/**
+ * A transition's guard by name (`'isOtherEpoch'`), so an inspector can tell two branches of
+ * one event apart; never its parameters, and never a function.
+ */
+function guardName(guard: unknown): string | undefined {
+  return pickString(typeof guard === 'object' && guard ? (guard as { type?: unknown }).type : guard)
 }
 
 function projectTransition(transition: TransitionLike): Fields {
@@ -166,6 +175,7 @@ function projectTransition(transition: TransitionLike): Fields {
     target: transition.target?.map((node) => ({ id: pickString(node.id) })),
     eventType: pickString(transition.eventType),
     reenter: transition.reenter === true,
+    guard: guardName(transition.guard),
   }
 }
 

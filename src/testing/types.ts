@@ -44,7 +44,11 @@ export interface TestAuthServerCounters {
   refreshCalls: number
   /** Refresh calls that issued new tokens (also when an `afterRefresh` fault lost the answer). */
   refreshSuccesses: number
-  /** Refresh calls answered with anything else: rejections, bad requests and injected faults. */
+  /**
+   * Refresh calls that issued no tokens: rejections, bad requests and faults injected before
+   * the refresh was processed. An `afterRefresh` fault is counted as what the server decided
+   * (a success, unless the token was rejected), since the refresh did happen.
+   */
   refreshFailures: number
   /** Times a spent refresh token came back and its family was revoked. */
   reuseDetections: number

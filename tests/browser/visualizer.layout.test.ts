@@ -3,7 +3,14 @@
 // does not wrap letter by letter, contrast, and what a screen reader is told.
 import type { Page } from 'playwright-core'
 import { describe, expect, it } from 'vitest'
-import { DESKTOP, PHONE, signIn, state, visualizerSuite } from './visualizerPage.js'
+import {
+  DESKTOP,
+  PHONE,
+  queueTenBehindHeldRefresh,
+  signIn,
+  state,
+  visualizerSuite,
+} from './visualizerPage.js'
 
 const suite = visualizerSuite()
 
@@ -83,11 +90,7 @@ describe('visualizer on a phone (390×844)', () => {
     const { page } = await open(PHONE)
     const server = suite.visualizer.authServer
     await signIn(page)
-    const gate = server.hold('/auth/refresh')
-    server.expireAccessTokens()
-    await page.getByRole('button', { name: 'Fire 10 requests' }).click()
-    await gate.untilWaiting(1)
-    await page.waitForSelector(state('refreshing.requesting'))
+    const gate = await queueTenBehindHeldRefresh(page, server)
     // The chart scrolled itself to the state the session entered.
     await page.waitForFunction(() => {
       const v = document.querySelector('.chart-viewport')?.getBoundingClientRect()
@@ -298,11 +301,7 @@ describe('visualizer on a desktop (1440×900)', () => {
     await signIn(page)
     expect((await worst())?.ratio).toBeGreaterThanOrEqual(4.5)
     const server = suite.visualizer.authServer
-    const gate = server.hold('/auth/refresh')
-    server.expireAccessTokens()
-    await page.getByRole('button', { name: 'Fire 10 requests' }).click()
-    await gate.untilWaiting(1)
-    await page.waitForSelector(state('refreshing.requesting'))
+    const gate = await queueTenBehindHeldRefresh(page, server)
     expect((await worst())?.ratio).toBeGreaterThanOrEqual(4.5)
     server.failNextRefresh('reset', { times: Number.POSITIVE_INFINITY })
     gate.release()

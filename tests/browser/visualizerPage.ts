@@ -3,7 +3,7 @@
 // event, never on time.
 import type { Browser, BrowserContext, Page, Response } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, expect } from 'vitest'
-import { createTestAuthServer } from '../../src/testing/index.js'
+import { createTestAuthServer, type TestAuthServer } from '../../src/testing/index.js'
 import { startVisualizer, type Visualizer } from '../../visualizer/serve.mjs'
 import { launchChromium } from './chromium.js'
 
@@ -168,4 +168,67 @@ export async function signIn(page: Page): Promise<void> {
 
 export async function pageText(page: Page): Promise<string> {
   return page.evaluate(() => document.documentElement.outerHTML)
+}
+
+/**
+ * The READMEs' scene: signed in, ten requests queued behind a refresh the server holds,
+ * captured at `viewport` (with `css` added, for tests that change the page on purpose). Text
+ * that differs from run to run (the log's clock times, the token server's port) is written as
+ * fixed values first, so two runs draw the same pixels.
+ */
+export async function screenshotScene(
+  suite: VisualizerSuite,
+  viewport: { width: number; height: number },
+  css = '',
+): Promise<Buffer> {
+  const { page } = await suite.open(viewport)
+  const server = suite.visualizer.authServer
+  await signIn(page)
+  server.resetCounters()
+  const gate = await queueTenBehindHeldRefresh(page, server)
+  await logShows(page, '×9')
+  await counterShows(page, 'unauthorized', 10)
+  await counterShows(page, 'refreshInFlight', 1)
+  if (css) await page.addStyleTag({ content: css })
+  await page.evaluate(() => {
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT)
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      node.nodeValue = (node.nodeValue ?? '')
+        .replace(/\b\d{2}:\d{2}:\d{2}\.\d{3}\b/g, '12:00:00.000')
+        .replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:8787')
+    }
+  })
+  // No hover on the last button clicked; the top of the page, as it opens.
+  await page.mouse.move(0, 0)
+  await page.evaluate(() => window.scrollTo(0, 0))
+  const shot = await page.screenshot()
+  gate.release()
+  await page.waitForSelector(state('authenticated.fresh'))
+  return shot
+}
+
+/**
+ * Fires ten requests at an expired token while the server holds the refresh: the page ends
+ * in `refreshing.requesting` with all ten queued. Returns the held refresh.
+ */
+export async function queueTenBehindHeldRefresh(page: Page, server: TestAuthServer) {
+  const gate = server.hold('/auth/refresh')
+  server.expireAccessTokens()
+  await page.getByRole('button', { name: 'Fire 10 requests' }).click()
+  await gate.untilWaiting(1)
+  await page.waitForSelector(state('refreshing.requesting'))
+  await page.waitForSelector('[data-queue-size="10"]')
+  return gate
+}
+
+/** Switches the Stately inspector on and returns its window, the page brought back to front. */
+export async function openInspector(page: Page, context: BrowserContext): Promise<Page> {
+  const [inspector] = await Promise.all([
+    context.waitForEvent('page'),
+    page.getByLabel('Stately inspector').check(),
+  ])
+  await inspector.waitForLoadState()
+  // The window took the focus; a page in the background gets no animation frames.
+  await page.bringToFront()
+  return inspector
 }

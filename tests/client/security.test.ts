@@ -115,4 +115,26 @@ describe('tokens stay where they belong', () => {
       expect(safeStringify(refSnapshots)).not.toContain(secret)
     }
   })
+
+  it('inspection names the guard of each transition taken, never its parameters', async () => {
+    const inspected: InspectionEvent[] = []
+    h = await createHarness({ retry: false, inspect: (event) => inspected.push(event) })
+    await h.signIn()
+    h.server.revokeSessions()
+    await outcomes([h.http.get('/api/resource')])
+    const taken = inspected.flatMap((event) =>
+      event.type === '@xstate.microstep'
+        ? event._transitions.map((t) => `${t.eventType} ${t.guard ?? '-'}`)
+        : [],
+    )
+    // Two branches of one event tell apart by guard: a token rejection that starts the refresh
+    // (isCurrentGeneration), and the refusal that ends the session (isRefreshRejected, whose
+    // params carry the error: only the name goes out).
+    expect(taken).toContain('TOKEN_REJECTED isCurrentGeneration')
+    expect(taken).toEqual(expect.arrayContaining([expect.stringMatching(/ isRefreshRejected$/)]))
+    const guards = inspected.flatMap((event) =>
+      event.type === '@xstate.microstep' ? event._transitions.map((t) => t.guard) : [],
+    )
+    for (const guard of guards) expect(guard === undefined || typeof guard === 'string').toBe(true)
+  })
 })

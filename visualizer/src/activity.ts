@@ -5,7 +5,7 @@
 import type { AuthEmitted } from 'auth-machine'
 import type { InspectionEvent } from 'xstate'
 import { auth, onInspection, onWarning } from './auth.js'
-import { eventLabel, stateValueText } from './graph.js'
+import { eventLabel, stateValueText, takenLabel } from './graph.js'
 import { scrub } from './secrets.js'
 import { createStore } from './store.js'
 
@@ -43,9 +43,10 @@ export function clearLog(): void {
 
 /**
  * The last transition that changed state, as graph edge ids (`source->target`), and the last
- * transitions drawn inside their state, targetless or re-entering (`stateId` and readable
- * event label). Each has its own sequence number so the page can replay an animation when the
- * same transition happens again.
+ * transitions drawn inside their state, targetless or re-entering (`stateId` and the full
+ * label of the candidate taken: event plus `[guard]` or `[else]`, as the chart writes it).
+ * Each has its own sequence number so the page can replay an animation when the same
+ * transition happens again.
  */
 export interface LastTransition {
   seq: number
@@ -61,10 +62,12 @@ export const lastTransition = createStore<LastTransition>({
   internal: [],
 })
 
+/** A transition as the client's inspection projects it: ids, event type and guard name. */
 interface TransitionLike {
   source?: { id?: unknown }
   target?: readonly { id?: unknown }[]
   eventType?: unknown
+  guard?: unknown
 }
 
 function isRoot(event: InspectionEvent): boolean {
@@ -132,32 +135,46 @@ function recordInspection(event: InspectionEvent): void {
       // Same state: one line, so a burst of identical events collapses into "×n".
       addLog('event', emitted.length > 0 ? `${text} ⇒ ${emitted.join(' · ')}` : text)
     }
-    return
   }
   if (event.type === '@xstate.microstep') {
-    const transitions = (event as { _transitions?: readonly TransitionLike[] })._transitions ?? []
-    const edges: string[] = []
-    const internal: LastTransition['internal'] = []
-    for (const transition of transitions) {
-      const source = transition.source?.id
-      if (typeof source !== 'string') continue
-      const targets = (transition.target ?? []).flatMap((t) =>
-        typeof t.id === 'string' ? [t.id] : [],
-      )
-      const inside = targets.length === 0 || (targets.length === 1 && targets[0] === source)
-      if (inside && typeof transition.eventType === 'string') {
-        internal.push({ stateId: source, label: eventLabel(transition.eventType) })
-      }
-      for (const target of targets) edges.push(`${source}->${target}`)
-    }
-    const last = lastTransition.get()
-    if (edges.length > 0 || internal.length > 0) {
-      lastTransition.set({
-        ...last,
-        ...(edges.length > 0 ? { seq: last.seq + 1, edges } : {}),
-        ...(internal.length > 0 ? { internalSeq: last.internalSeq + 1, internal } : {}),
+    recordStep((event as { _transitions?: readonly TransitionLike[] })._transitions ?? [])
+  }
+}
+
+/**
+ * Records the transitions a microstep took. Two branches of one event can differ only in their
+ * guard (`TOKEN_REJECTED [isOtherEpoch]` rejects the request, `TOKEN_REJECTED [else]` queues it,
+ * and neither leaves `refreshing`): the label recorded is the branch's, as the chart writes it.
+ */
+function recordStep(transitions: readonly TransitionLike[]): void {
+  const edges: string[] = []
+  const internal: LastTransition['internal'] = []
+  for (const transition of transitions) {
+    const source = transition.source?.id
+    if (typeof source !== 'string') continue
+    const targets = (transition.target ?? []).flatMap((t) =>
+      typeof t.id === 'string' ? [t.id] : [],
+    )
+    const inside = targets.length === 0 || (targets.length === 1 && targets[0] === source)
+    const { eventType } = transition
+    if (inside && typeof eventType === 'string') {
+      // Which candidate was taken, not only its event: `TOKEN_REJECTED [else]` (enqueued)
+      // and `TOKEN_REJECTED [isOtherEpoch]` (rejected) are different branches.
+      const guard = typeof transition.guard === 'string' ? transition.guard : undefined
+      internal.push({
+        stateId: source,
+        label: takenLabel(auth.actor.logic, source, eventType, guard),
       })
     }
+    for (const target of targets) edges.push(`${source}->${target}`)
+  }
+  const last = lastTransition.get()
+  if (edges.length > 0 || internal.length > 0) {
+    lastTransition.set({
+      ...last,
+      ...(edges.length > 0 ? { seq: last.seq + 1, edges } : {}),
+      ...(internal.length > 0 ? { internalSeq: last.internalSeq + 1, internal } : {}),
+    })
   }
 }
 

@@ -58,7 +58,8 @@ export function eventLabel(eventType: string): string {
   return eventType
 }
 
-function guardName(guard: unknown): string | undefined {
+/** A guard's name as the chart shows it; `undefined` for an unguarded transition. */
+export function guardName(guard: unknown): string | undefined {
   if (guard === undefined || guard === null) return undefined
   if (typeof guard === 'string') return guard
   if (typeof guard === 'function') return guard.name || 'guard'
@@ -76,6 +77,39 @@ export function elseNote(label: string, guards: readonly string[]): string {
   const which =
     guards.length === 1 ? `${guards[0]} does not hold` : `none of ${guards.join(', ')} holds`
   return `${label}: taken when ${which}`
+}
+
+/**
+ * The label a transition is drawn with: its event (readable), plus `[guard]`, or `[else]` when
+ * it is unguarded and guarded candidates for the same event come before it (`guardsBefore`).
+ */
+export function transitionLabel(
+  eventType: string,
+  guard: string | undefined,
+  guardsBefore: readonly string[],
+): string {
+  const branch = guard ? ` [${guard}]` : guardsBefore.length > 0 ? ' [else]' : ''
+  return `${eventLabel(eventType)}${branch}`
+}
+
+/**
+ * The label of a transition the machine took, as {@link machineModel} drew it, from what the
+ * client's inspection tells: its source, event and guard name. A taken transition without a
+ * guard is its event's `[else]` when other candidates of its source state have guards.
+ */
+export function takenLabel(
+  machine: AnyStateMachine,
+  sourceId: string,
+  eventType: string,
+  guard: string | undefined,
+): string {
+  if (guard) return transitionLabel(eventType, guard, [])
+  const candidates = machine.getStateNodeById(sourceId).transitions.get(eventType) ?? []
+  const guards = candidates.flatMap((candidate) => {
+    const name = guardName(candidate.guard)
+    return name ? [name] : []
+  })
+  return transitionLabel(eventType, undefined, guards)
 }
 
 function pathOf(id: string, machineId: string): string {
@@ -118,10 +152,9 @@ export function machineModel(machine: AnyStateMachine): MachineModel {
       const event = transition.eventType
       const guard = guardName(transition.guard)
       const guards = guardsBefore.get(event) ?? []
-      const branch = guard ? ` [${guard}]` : guards.length > 0 ? ' [else]' : ''
       if (guard) guardsBefore.set(event, [...guards, guard])
-      const label = `${eventLabel(event)}${branch}`
-      const note = branch === ' [else]' ? { [label]: elseNote(label, guards) } : {}
+      const label = transitionLabel(event, guard, guards)
+      const note = !guard && guards.length > 0 ? { [label]: elseNote(label, guards) } : {}
       const inside = !transition.target?.length
         ? state.internal
         : edge.target.id === state.id

@@ -1,7 +1,7 @@
 // Pan and zoom for the statechart. A wide screen shows the whole chart; on a narrow one
-// (a phone) fitting it would draw its labels at 2 px, so there it starts at 100% in a scroll
-// box. Buttons, Ctrl+wheel (also a trackpad pinch) and a two-finger pinch zoom around the
-// point under the pointer; one finger or the scroll bars pan.
+// (a phone) fitting it would draw its labels at 2 px, so there it starts (or, narrowed from a
+// wide one, goes) to 100% in a scroll box. Buttons, Ctrl+wheel (also a trackpad pinch) and a
+// two-finger pinch zoom around the point under the pointer; one finger or the scroll bars pan.
 import { type RefObject, useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react'
 
 /** Below this fitted scale (labels under ~7 px) the chart starts at 100% instead of fitted. */
@@ -71,12 +71,17 @@ export function useZoom(
     [viewport, fitScale],
   )
 
+  /** The whole chart in view, or 100% when that would draw it too small to read. */
+  const overview = useCallback(() => {
+    const fit = fitScale()
+    return fit >= MIN_OVERVIEW ? { scale: fit, fitted: true } : { scale: 1, fitted: false }
+  }, [fitScale])
+
   // The first view, once the chart is laid out and the viewport measured.
   useLayoutEffect(() => {
     if (!size || !viewport.current || current.current) return
-    const fit = fitScale()
-    setView(fit >= MIN_OVERVIEW ? { scale: fit, fitted: true } : { scale: 1, fitted: false })
-  }, [size, viewport, fitScale])
+    setView(overview())
+  }, [size, viewport, overview])
 
   // After a zoom is drawn, scroll so the anchored point is back under the pointer.
   useLayoutEffect(() => {
@@ -88,16 +93,22 @@ export function useZoom(
     element.scrollTop = point.y * view.scale - point.top
   }, [viewport, view])
 
-  // A fitted chart follows the viewport's width.
+  // A fitted chart follows the viewport's width, down to the same limit as the first view: a
+  // desktop window narrowed to a phone's width switches to 100% rather than 2 px labels. Only
+  // a change of width counts: the box's height follows the chart's, and an overview the reader
+  // asked for (Fit on a phone) must not be undone by the chart shrinking into it.
   useEffect(() => {
     const element = viewport.current
     if (!element) return
+    let width = element.clientWidth
     const observer = new ResizeObserver(() => {
-      if (current.current?.fitted) setView({ scale: fitScale(), fitted: true })
+      if (element.clientWidth === width) return
+      width = element.clientWidth
+      if (current.current?.fitted) setView(overview())
     })
     observer.observe(element)
     return () => observer.disconnect()
-  }, [viewport, fitScale])
+  }, [viewport, overview])
 
   // Ctrl+wheel, which is also what a trackpad pinch sends; a plain wheel scrolls as usual.
   useEffect(() => {

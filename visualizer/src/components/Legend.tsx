@@ -27,7 +27,10 @@ export function Legend() {
       </div>
       <div>
         <dt>colours</dt>
-        <dd>active state blue (stale amber, expired red), last transition violet</dd>
+        <dd>
+          active state as the badge: fresh green, refreshing blue, stale amber, expired red, signed
+          out grey; last transition violet
+        </dd>
       </div>
     </dl>
   )

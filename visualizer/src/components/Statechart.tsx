@@ -167,7 +167,9 @@ function Drawing({
         const isActive = active.has(state.model.path)
         const entered = isActive && last.edges.some((edge) => edge.endsWith(`->${state.model.id}`))
         const classes = ['state', state.compound && 'compound', isActive && 'active']
-        if (isActive) classes.push(`tone-${toneOf(state.model.path)}`)
+        // The whole active chain in the session's tone: `authenticated` outlined amber when
+        // its `stale` child is active, not green.
+        if (isActive) classes.push(`tone-${toneOf(value)}`)
         return (
           <g
             key={state.model.id}
@@ -202,9 +204,7 @@ function Drawing({
               const hit =
                 isActive &&
                 transition !== '' &&
-                last.internal.some(
-                  (t) => t.stateId === state.model.id && transition.startsWith(t.label),
-                )
+                last.internal.some((t) => t.stateId === state.model.id && transition === t.label)
               const note = state.model.notes[transition]
               return (
                 <text
