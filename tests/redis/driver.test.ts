@@ -15,15 +15,15 @@ import {
   redisCoordinator,
 } from '../../src/redis.js'
 import type { TestAuthServer, TokenSet } from '../../src/testing/index.js'
-import { type RedisServer, startRedisServer } from './redisServer.js'
+import type { RedisServer } from './redisServer.js'
 import {
   bearer,
-  cleanUpTest,
   kindOf,
   leaks,
   OTHER_SECRET,
   ownRedis,
   REACHABLE,
+  redisServerForFile,
   SECRET,
   tokenServer,
   UNAVAILABLE,
@@ -37,7 +37,7 @@ import {
 // multi-process tests (processes.test.ts) do not cover: options, connection ownership,
 // Redis absent at start, unreadable records, fencing, and what pub/sub and warnings carry.
 
-let redis: RedisServer
+const redis = redisServerForFile()
 const clients: AuthClient[] = []
 
 /** Every token any server of this file handed out, by a name: for the leak scans. */
@@ -49,19 +49,17 @@ const errorMessages: string[] = []
 const rejections: unknown[] = []
 const onRejection = (reason: unknown) => rejections.push(reason)
 
-beforeAll(async () => {
+beforeAll(() => {
   process.on('unhandledRejection', onRejection)
-  redis = await startRedisServer()
 })
 
-afterEach(async () => {
+// Runs before the file's cleanup (registered later): clients go before their servers.
+afterEach(() => {
   for (const client of clients.splice(0)) client.dispose()
-  await cleanUpTest()
 })
 
-afterAll(async () => {
+afterAll(() => {
   process.off('unhandledRejection', onRejection)
-  await redis?.stop()
 })
 
 function note(tokens: Partial<Record<'accessToken' | 'refreshToken', string | undefined>>) {

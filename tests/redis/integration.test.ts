@@ -20,13 +20,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type AuthClient, createAuthClient, memorySession } from '../../src/fetch.js'
 import { type RedisClientLike, redisCoordinator } from '../../src/redis.js'
 import type { TestAuthServer } from '../../src/testing/index.js'
-import { type RedisServer, startRedisServer } from './redisServer.js'
+import type { RedisServer } from './redisServer.js'
 import {
   afterTest,
-  cleanUpTest,
   commandCalls,
   gateTo,
   ownRedis,
+  redisServerForFile,
   refreshAt,
   tokenServer,
   UNAVAILABLE,
@@ -35,25 +35,24 @@ import {
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 
-let redis: RedisServer
 const unhandled: unknown[] = []
 const onUnhandled = (reason: unknown) => unhandled.push(reason)
 
-beforeAll(async () => {
+beforeAll(() => {
   process.on('unhandledRejection', onUnhandled)
-  redis = await startRedisServer()
 })
 
-afterEach(async () => {
-  await cleanUpTest()
-  // No path here may end in an unhandled rejection.
+// Registered before the file's redis-server, so it runs after its cleanup: no path here,
+// cleanup included, may end in an unhandled rejection.
+afterEach(() => {
   expect(unhandled.splice(0).map(String)).toEqual([])
 })
 
-afterAll(async () => {
+afterAll(() => {
   process.off('unhandledRejection', onUnhandled)
-  await redis?.stop()
 })
+
+const redis = redisServerForFile()
 
 const key = (name: string) => uniqueKey(`r2-${name}`)
 

@@ -1,16 +1,15 @@
 import { performance } from 'node:perf_hooks'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { type RedisServer, startRedisServer } from './redisServer.js'
+import { afterEach, describe, expect, it } from 'vitest'
 import {
   bearer,
   burstAll,
-  cleanUpTest,
   expectCleanExits,
   failures,
   gateTo,
   kindOf,
   ownRedis,
   redisPid,
+  redisServerForFile,
   sharedSession,
   since,
   startWorkers,
@@ -28,22 +27,13 @@ import {
 // B. After Redis stalled longer than `refreshTimeout`, a `SET NX` that had timed out on the
 //    client but ran later left a lock nobody owned: every refresh waited out its lockTtl.
 
-let redis: RedisServer
-/** Redis processes a test SIGSTOPped: resumed after it, whatever happened in it. */
+const redis = redisServerForFile()
+/** Redis processes a test SIGSTOPped: resumed after it (before the cleanup), whatever happened in it. */
 const stopped = new Set<number>()
 
-beforeAll(async () => {
-  redis = await startRedisServer()
-})
-
-afterEach(async () => {
+afterEach(() => {
   for (const pid of stopped) process.kill(pid, 'SIGCONT')
   stopped.clear()
-  await cleanUpTest()
-})
-
-afterAll(async () => {
-  await redis?.stop()
 })
 
 /**

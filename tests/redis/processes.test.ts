@@ -1,11 +1,9 @@
 import { performance } from 'node:perf_hooks'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { type RedisServer, startRedisServer } from './redisServer.js'
+import { describe, expect, it } from 'vitest'
 import {
   type BurstReport,
   bearer,
   burstAll,
-  cleanUpTest,
   configFor,
   dumpRedis,
   expectCleanExits,
@@ -15,6 +13,7 @@ import {
   ownRedis,
   presentedRefreshToken,
   REACHABLE,
+  redisServerForFile,
   refreshSenders,
   SECRET,
   sharedSession,
@@ -32,18 +31,8 @@ import {
 const LOCK_TTL = 2_000
 const REFRESH_TIMEOUT = 5_000
 
-let redis: RedisServer
-
-beforeAll(async () => {
-  redis = await startRedisServer()
-})
-
-// Whatever a test left running (a failed assertion skips its own exits) is killed here.
-afterEach(cleanUpTest)
-
-afterAll(async () => {
-  await redis?.stop()
-})
+// Whatever a test left running (a failed assertion skips its own exits) is killed after it.
+const redis = redisServerForFile()
 
 /** Each settles to its report or to the error that ended it: a killed worker rejects. */
 function settled(burst: Promise<BurstReport>): Promise<BurstReport | Error> {

@@ -6,15 +6,14 @@
 //
 // Run: npm run build --silent && npx vitest run tests/redis/protocol.test.ts
 import { createClient } from 'redis'
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createAuthClient } from '../../src/fetch.js'
 import { redisCoordinator } from '../../src/redis.js'
 import type { TestAuthServerOptions } from '../../src/testing/index.js'
-import { type RedisServer, startRedisServer } from './redisServer.js'
+import type { RedisServer } from './redisServer.js'
 import {
   afterTest,
   burstAll,
-  cleanUpTest,
   commandCalls,
   configFor,
   failures,
@@ -23,6 +22,7 @@ import {
   ownRedis,
   REACHABLE,
   redisPid,
+  redisServerForFile,
   refreshAt,
   sharedSession,
   startWorkers,
@@ -34,17 +34,7 @@ import {
   type WorkerConfig,
 } from './support.js'
 
-let redis: RedisServer
-
-beforeAll(async () => {
-  redis = await startRedisServer()
-})
-
-afterEach(cleanUpTest)
-
-afterAll(async () => {
-  await redis?.stop()
-})
+const redis = redisServerForFile()
 
 /** Resolves with `value` after `ms`: the bound of a wait for something that must happen. */
 const within = <T>(ms: number, value: T) =>

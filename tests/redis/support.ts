@@ -2,7 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process'
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import { expect } from 'vitest'
+import { afterAll, afterEach, beforeAll, expect } from 'vitest'
 import { refreshAt } from '../../scripts/refresh-at.mjs'
 import {
   createTestAuthServer,
@@ -529,6 +529,39 @@ export function afterTest(cleanup: () => unknown): void {
 export async function cleanUpTest(): Promise<void> {
   await killAllWorkers()
   for (const cleanup of undo.splice(0).reverse()) await cleanup()
+}
+
+/**
+ * The calling test file's redis-server: started before its tests, stopped after them, with
+ * {@link cleanUpTest} after each test. Its members answer once the file's `beforeAll` ran.
+ * Hooks the file registers after this call run before these after each test (vitest runs
+ * after-hooks last-registered first).
+ */
+export function redisServerForFile(): RedisServer {
+  let server: RedisServer | undefined
+  beforeAll(async () => {
+    server = await startRedisServer()
+  })
+  afterEach(cleanUpTest)
+  afterAll(async () => {
+    await server?.stop()
+  })
+  const started = (): RedisServer => {
+    if (!server) throw new Error('the redis-server of this file has not started (beforeAll)')
+    return server
+  }
+  return {
+    get port() {
+      return started().port
+    },
+    get url() {
+      return started().url
+    },
+    kill: () => started().kill(),
+    restart: () => started().restart(),
+    command: (args) => started().command(args),
+    stop: () => started().stop(),
+  }
 }
 
 /** A token server, closed after the test. */
