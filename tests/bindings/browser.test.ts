@@ -10,7 +10,8 @@ import type { PluginOption } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestAuthServer, type TestAuthServer } from '../../src/testing/index.js'
 import { launchChromium } from '../browser/chromium.js'
-import { buildVitePage, type VitePage } from '../browser/vitePage.js'
+import type { FileServer } from '../browser/pageServer.js'
+import { buildVitePage } from '../browser/vitePage.js'
 
 const FRAMEWORKS: { name: string; plugins: () => PluginOption[] }[] = [
   { name: 'react', plugins: () => [react()] },
@@ -43,7 +44,7 @@ async function shows(page: Page, testId: string, value: string): Promise<void> {
 }
 
 describe.each(FRAMEWORKS)('auth-machine/$name in Chromium', ({ name, plugins }) => {
-  let app: VitePage
+  let app: FileServer
 
   beforeAll(async () => {
     app = await buildVitePage(resolve(import.meta.dirname, `../${name}/fixture`), plugins())

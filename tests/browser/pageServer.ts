@@ -1,7 +1,7 @@
 import { createReadStream, existsSync, statSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { extname, join, normalize, resolve } from 'node:path'
+import { extname, join, normalize, resolve, sep } from 'node:path'
 
 const root = resolve(import.meta.dirname, '../..')
 
@@ -17,20 +17,35 @@ const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
   '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
   '.map': 'application/json',
 }
 
+/** A folder served over HTTP on loopback. */
+export interface FileServer {
+  url: string
+  close(): Promise<void>
+}
+
 /** Serves the browser test pages and the built library on 127.0.0.1. */
-export async function startPageServer(): Promise<{ url: string; close(): Promise<void> }> {
+export async function startPageServer(): Promise<FileServer> {
   if (!existsSync(join(root, 'dist/src/index.js'))) {
     throw new Error('dist/ is missing: run `npm run build` first (`npm test` does).')
   }
+  return serveFiles(MOUNTS)
+}
+
+/**
+ * Serves files from 127.0.0.1 by URL prefix → folder (`'/'` for the rest), nothing outside
+ * those folders; a folder's `index.html` for its bare prefix.
+ */
+export async function serveFiles(mounts: Record<string, string>): Promise<FileServer> {
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
-    const prefix = Object.keys(MOUNTS).find((p) => path.startsWith(p)) ?? '/'
-    const base = MOUNTS[prefix] as string
+    const prefix = Object.keys(mounts).find((p) => path.startsWith(p)) ?? '/'
+    const base = mounts[prefix] as string
     const file = normalize(join(base, path.slice(prefix.length) || 'index.html'))
-    if (!file.startsWith(base) || !existsSync(file) || !statSync(file).isFile()) {
+    if (!file.startsWith(base + sep) || !existsSync(file) || !statSync(file).isFile()) {
       res.writeHead(404).end()
       return
     }
