@@ -5,6 +5,7 @@
 
 import { EXPIRED_ANALYSIS, OVERHEAD_ANALYSIS, REJECTED_ANALYSIS } from './analysis.mjs'
 import { burstGoals, burstSection } from './reportBursts.mjs'
+import { dpopSection } from './reportDpop.mjs'
 import { int, kb, label, plural, table, yes } from './reportFormat.mjs'
 import { OVERHEAD_GOAL, overheadSection } from './reportOverhead.mjs'
 import { redisSection } from './reportRedis.mjs'
@@ -199,6 +200,7 @@ ${plural(runs.burst, 'run')}, each a fresh process with one unmeasured burst of 
   const memory = memorySection(data.memory)
   const size = sizeSection(data.size, versions.esbuild)
   const redis = redisSection(data.redis)
+  const dpop = dpopSection(data.dpop)
 
   const goals = [
     ...overhead.verdicts.worlds.map((w) => [
@@ -240,6 +242,8 @@ ${plural(runs.burst, 'run')}, each a fresh process with one unmeasured burst of 
       redis.verdicts.oneRefresh && redis.verdicts.noReuse && redis.verdicts.signedIn,
       '',
     ],
+    // No target: the figure is reported (null renders as such).
+    ['7. DPoP: cost per proof and per request, reported', null, dpop.verdicts.text],
   ]
 
   const load = (l) => l.map((v) => v.toFixed(2)).join(' / ')
@@ -260,7 +264,7 @@ with (min–max); ratios are computed within one run.
 
 ${table(
   ['goal', 'result', 'figures'],
-  goals.map(([goal, ok, text]) => [goal, yes(ok), text]),
+  goals.map(([goal, ok, text]) => [goal, ok === null ? 'no target' : yes(ok), text]),
 )}
 
 ## Machine and versions
@@ -281,6 +285,8 @@ ${table(
 | esbuild (size) | ${versions.esbuild} |
 | redis (node-redis, for \`auth-machine/redis\`) | ${versions.redis} |
 | redis-server | ${data.redis.redisVersion} |
+| jose (section 7) | ${versions.jose} |
+| oauth4webapi (section 7) | ${versions.oauth4webapi} |
 
 The load average is there because the machine may be shared: timings from a loaded machine
 are noisier (see the min–max), which is why every timed figure is a median over fresh
@@ -314,6 +320,7 @@ ${late.body}
 ${memory.body}
 ${size.body}
 ${redis.body}
+${dpop.body}
 ## Running it
 
 \`npm run bench\` rebuilds \`dist/\` and runs everything (a few minutes on 2 cores); it is not
@@ -321,11 +328,12 @@ part of \`npm test\`. \`BENCH_RUNS=<n>\` changes the number of runs, \`BENCH_QUI
 smoke run. Network traffic is loopback only (127.0.0.1). Sources: \`bench/run.mjs\` (driver
 and this page's data), \`overhead.mjs\`, \`burst.mjs\`, \`late401.mjs\`, \`memory.mjs\`, \`size.mjs\`,
 \`subjects.mjs\` and \`fetchSubjects.mjs\` (the setups above), \`redis.mjs\` with \`redisWorker.mjs\`
-and \`redisClient.mjs\` (section 6), \`backend.mjs\` (the in-process
-adapter and \`fetch\`), \`server.mjs\` + \`remote.mjs\` (the token server in its own process),
-\`naive.mjs\`, \`report.mjs\` with \`reportOverhead.mjs\`, \`reportBursts.mjs\`, \`reportSize.mjs\`,
-\`reportRedis.mjs\` and \`analysis.mjs\` (the page). Section 6 needs redis-server installed
-(\`apt-get install -y redis-server\`); without it the run fails rather than skip the section.
+and \`redisClient.mjs\` (section 6), \`dpop.mjs\` (section 7), \`backend.mjs\` (the
+in-process adapter and \`fetch\`), \`server.mjs\` + \`remote.mjs\` (the token server in its own
+process), \`naive.mjs\`, \`report.mjs\` with \`reportOverhead.mjs\`, \`reportBursts.mjs\`,
+\`reportSize.mjs\`, \`reportRedis.mjs\`, \`reportDpop.mjs\` and \`analysis.mjs\` (the page).
+Section 6 needs redis-server installed (\`apt-get install -y redis-server\`); without it the
+run fails rather than skip the section.
 \`node --expose-gc bench/profile-burst.mjs [N ...]\` (after \`npm run build\`; not part of the
 run) profiles one auth-machine burst and lists the library's hot spots, with each function's
 cost per request at the smallest and largest N.

@@ -17,7 +17,13 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 const here = (file) => fileURLToPath(new URL(file, import.meta.url))
 const quick = process.env.BENCH_QUICK === '1'
 const runsOf = (fallback) => Number(process.env.BENCH_RUNS ?? (quick ? 1 : fallback))
-const RUNS = { overhead: runsOf(5), burst: runsOf(3), late401: runsOf(3), memory: runsOf(3) }
+const RUNS = {
+  overhead: runsOf(5),
+  burst: runsOf(3),
+  late401: runsOf(3),
+  memory: runsOf(3),
+  dpop: runsOf(3),
+}
 // The expired-token burst goes up to 40 000 requests: large enough that per-request work that
 // grows with the queue (O(N) per request, O(N²) per burst) shows, small enough for 2 cores.
 const SIZES = { expired: [10, 100, 1000, 10_000, 40_000], rejected: [10, 100, 1000] }
@@ -27,6 +33,8 @@ const quickEnv = quick
       BENCH_OVERHEAD_REQUESTS: '500',
       BENCH_MEMORY_REQUESTS: '10000',
       BENCH_MEMORY_CYCLES: '100',
+      BENCH_DPOP_ROUNDS: '3',
+      BENCH_DPOP_OPS: '200',
     }
   : {}
 
@@ -112,9 +120,11 @@ const versions = {
   'axios-jwt': version('axios-jwt'),
   ky: version('ky'),
   redis: version('redis'),
+  jose: version('jose'),
+  oauth4webapi: version('oauth4webapi'),
 }
 
-log(`1/6 overhead per request: ${RUNS.overhead} runs`)
+log(`1/7 overhead per request: ${RUNS.overhead} runs`)
 const overhead = []
 for (let run = 0; run < RUNS.overhead; run += 1) {
   // One process per transport (see overhead.mjs); a run's figures are the two together.
@@ -130,7 +140,7 @@ for (let run = 0; run < RUNS.overhead; run += 1) {
   log(`  run ${run + 1}/${RUNS.overhead} done (${elapsed()})`)
 }
 
-log(`2/6 bursts: ${RUNS.burst} runs of each kind`)
+log(`2/7 bursts: ${RUNS.burst} runs of each kind`)
 const expiredSizes = quick ? [10, 100, 1000] : SIZES.expired
 const bursts = { expired: [], rejected: [] }
 for (let run = 0; run < RUNS.burst; run += 1) {
@@ -142,12 +152,12 @@ for (let run = 0; run < RUNS.burst; run += 1) {
   log(`  run ${run + 1}/${RUNS.burst} done (${elapsed()})`)
 }
 
-log(`3/6 late 401: ${RUNS.late401} runs`)
+log(`3/7 late 401: ${RUNS.late401} runs`)
 const late401 = []
 for (let run = 0; run < RUNS.late401; run += 1) late401.push(await node('late401.mjs', [run]))
 log(`  done (${elapsed()})`)
 
-log(`4/6 memory: ${RUNS.memory} fresh processes per library, 2 at a time`)
+log(`4/7 memory: ${RUNS.memory} fresh processes per library, 2 at a time`)
 const memory = await pool(
   Array.from({ length: RUNS.memory }).flatMap(() =>
     LIBRARIES.map((lib) => () => node('memory.mjs', [lib], ['--expose-gc'])),
@@ -156,7 +166,7 @@ const memory = await pool(
 )
 log(`  done (${elapsed()})`)
 
-log('5/6 size')
+log('5/7 size')
 const size = await measureSizes()
 const gz = (row) => `${row.gzipped} B min+gzip (${row.minified} B min)`
 for (const row of size.rows) log(`  ${row.id ?? row.lib}: ${gz(row)}`)
@@ -164,8 +174,13 @@ log(`  axios adapter (main − fetch): ${gz(size.adapter)}`)
 log(`  core + fetch, largest modules (minified bytes):`)
 for (const m of size.topModules) log(`    ${String(m.bytes).padStart(6)}  ${m.path}`)
 
-log('6/6 Redis coordination: one run (its own redis-server; fails if none is installed)')
+log('6/7 Redis coordination: one run (its own redis-server; fails if none is installed)')
 const redis = await node('redis.mjs')
+log(`  done (${elapsed()})`)
+
+log(`7/7 DPoP cost per proof and per request: ${RUNS.dpop} runs`)
+const dpop = []
+for (let run = 0; run < RUNS.dpop; run += 1) dpop.push(await node('dpop.mjs'))
 log(`  done (${elapsed()})`)
 
 machine.loadAfter = os.loadavg()
@@ -183,6 +198,7 @@ const markdown = renderReport({
   memory,
   size,
   redis,
+  dpop,
 })
 writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), markdown)
 log(`wrote BENCHMARKS.md in ${elapsed()}`)

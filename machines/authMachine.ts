@@ -156,7 +156,7 @@ const machineSetup = setup({
   guards: {
     isUntouched: ({ context }) => context.epoch === 0,
     isOtherEpoch: ({ context, event }) => {
-      assertEvent(event, 'TOKEN_REJECTED')
+      assertEvent(event, ['TOKEN_REJECTED', 'NONCE_CHALLENGED'])
       return event.epoch !== context.epoch
     },
     isCurrentGeneration: ({ context, event }) => {
@@ -215,18 +215,21 @@ const machineSetup = setup({
       generation: context.generation,
     })),
     enqueueRequest: assign(({ context, event }) => {
-      assertEvent(event, ['TOKEN_NEEDED', 'TOKEN_REJECTED'])
+      assertEvent(event, ['TOKEN_NEEDED', 'TOKEN_REJECTED', 'NONCE_CHALLENGED'])
       return { queue: [...context.queue, event.request] }
     }),
     releaseQueue,
     rejectQueue,
-    /** A 401 for a request sent with an older token: the current token may work, no refresh. */
+    /**
+     * A 401 for a request sent with an older token (the current token may work), or a nonce
+     * challenge (the token was fine): the request goes out again, no refresh.
+     */
     releaseRequest: emit(({ event }) => {
-      assertEvent(event, 'TOKEN_REJECTED')
+      assertEvent(event, ['TOKEN_REJECTED', 'NONCE_CHALLENGED'])
       return { type: 'requestsReleased' as const, ids: [event.request.id] }
     }),
     rejectRequest: emit(({ event }, params: { error: AuthErrorInfo }) => {
-      assertEvent(event, 'TOKEN_REJECTED')
+      assertEvent(event, ['TOKEN_REJECTED', 'NONCE_CHALLENGED'])
       return { type: 'requestsRejected' as const, ids: [event.request.id], error: params.error }
     }),
     dropAbortedRequest,
@@ -312,6 +315,7 @@ export const authMachine = machineSetup.createMachine({
         LOGOUT: { actions: 'closeEpoch' },
         // A 401 for a request sent before the logout: it is not replayed.
         TOKEN_REJECTED: { actions: { type: 'rejectRequest', params: { error: LOGGED_OUT } } },
+        NONCE_CHALLENGED: { actions: { type: 'rejectRequest', params: { error: LOGGED_OUT } } },
       },
     },
     authenticated: {
@@ -342,6 +346,8 @@ export const authMachine = machineSetup.createMachine({
           { guard: 'isCurrentGeneration', target: 'refreshing', actions: 'enqueueRequest' },
           { actions: 'releaseRequest' },
         ],
+        // The token was fine: only the DPoP nonce was missing or stale. Never a refresh.
+        NONCE_CHALLENGED: [rejectOtherEpoch, { actions: 'releaseRequest' }],
         LOGIN: {
           guard: 'isNewSession',
           target: 'authenticated',
@@ -449,6 +455,8 @@ export const authMachine = machineSetup.createMachine({
       on: {
         TOKEN_NEEDED: { actions: 'enqueueRequest' },
         TOKEN_REJECTED: [rejectOtherEpoch, { actions: 'enqueueRequest' }],
+        // Its token is being replaced: it waits for the new one, then goes with it and the nonce.
+        NONCE_CHALLENGED: [rejectOtherEpoch, { actions: 'enqueueRequest' }],
         REQUEST_ABORTED: { guard: 'isQueued', actions: 'dropAbortedRequest' },
         REFRESH_ANSWERED: adoptLateAnswer,
         // Another user, or the same one signing in again: what waited belongs to the old
@@ -482,6 +490,9 @@ export const authMachine = machineSetup.createMachine({
         SESSION_SYNCED: { target: 'authenticated', actions: 'startSession' },
         LOGOUT: { target: 'loggedOut', actions: 'clearError' },
         TOKEN_REJECTED: { actions: { type: 'rejectRequest', params: { error: SESSION_EXPIRED } } },
+        NONCE_CHALLENGED: {
+          actions: { type: 'rejectRequest', params: { error: SESSION_EXPIRED } },
+        },
       },
     },
   },

@@ -79,6 +79,13 @@ export type AuthEvent =
   | { type: 'TOKEN_NEEDED'; request: QueuedRequest }
   /** The server rejected a request that carried the token of `generation` in `epoch`. */
   | { type: 'TOKEN_REJECTED'; request: QueuedRequest; generation: number; epoch: number }
+  /**
+   * A DPoP server refused a request that carried the token of `epoch` only for want of a
+   * fresh nonce, and sent one. Not a token rejection: it never starts a refresh; the request
+   * is sent once more, with the nonce, if its session is still the current one (after the
+   * refresh, if one is running).
+   */
+  | { type: 'NONCE_CHALLENGED'; request: QueuedRequest; epoch: number }
   | { type: 'REQUEST_ABORTED'; id: string }
   /** The tab became visible or the network came back: a good moment to refresh if due. */
   | { type: 'WAKE' }

@@ -82,6 +82,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       queue: core.queue,
       mayAttach: axiosMayAttach(policy),
       isAuthFailure: own.isAuthFailure ?? isAuthFailure,
+      dpop: core.dpop,
     })
     attached.add(instance)
     let forget: () => unknown = () => undefined

@@ -14,14 +14,21 @@ import { createCoordinator } from './coordination/refresh.js'
 import type { CrossTabOptions } from './coordination/tabs/crossTab.js'
 import { tabsCoordinator } from './coordination/tabs/index.js'
 import type { Coordination, Coordinator, CoordinatorMessage } from './coordination/types.js'
-import { AuthError, errorName } from './errors.js'
+import {
+  createDpop,
+  type Dpop,
+  type DpopHandle,
+  type DpopOptions,
+  dpopOptionsOf,
+} from './dpop/index.js'
+import { AuthError, errorName, InvalidSessionError } from './errors.js'
 import { createInspection } from './inspection.js'
 import { type AttachTo, createOriginCheck, defaultAttachTo, type OriginPolicy } from './origin.js'
 import { createPersistence } from './persistence.js'
 import { createProcessClock } from './processClock.js'
 import { createRequestQueue, type RequestQueue } from './queue.js'
 import { createRefresher, defaultIsRefreshRejected, type RefreshFunction } from './refresh.js'
-import { sessionFromTokens, type TokenResponse } from './session.js'
+import { jwtClaimsOf, sessionFromTokens, type TokenResponse } from './session.js'
 import { memorySession, type TokenStorage } from './storage.js'
 import { type AuthFetch, createAuthFetch } from './transports/fetch.js'
 import { listenForWake } from './wake.js'
@@ -94,6 +101,15 @@ export interface AuthClientOptions {
   coordinator?: Coordinator | false
   /** Time source for expiry, timers and backoff. Default: the system clock. For tests. */
   clock?: Clock
+  /**
+   * Sender-constrained tokens (DPoP, RFC 9449): every protected request carries
+   * `Authorization: DPoP <token>` and a proof signed with the session's key, so a stolen
+   * token is useless without the key. `true`: a non-extractable ES256 key made for each
+   * sign-in (shared by the tabs through IndexedDB, in memory in Node), deleted when the
+   * session ends. `{ keyPair }`: the app's own key, for every session (needed when processes
+   * share the session through Redis). Sign in with `auth.dpop`. Default `false`.
+   */
+  dpop?: boolean | DpopOptions
 }
 
 /** A client created by {@link createAuthClient}. */
@@ -128,6 +144,12 @@ export interface AuthClient {
   wake(): void
   /** The XState actor: `getSnapshot()`, `subscribe()`, and `on()` for emitted events. */
   readonly actor: Actor<AuthMachine>
+  /**
+   * With the `dpop` option: proofs with the key the next `login()` binds (the current
+   * session's while signed in), for the app's own sign-in call — `auth.dpop.fetch(tokenUrl,
+   * init)`, or `keyPair()` for an OAuth library. `undefined` without DPoP.
+   */
+  readonly dpop: DpopHandle | undefined
   /**
    * Resolves once the stored session (if any) has been restored, or once `login()` or
    * `logout()` made it moot. Reading storage is bounded (3 s); a storage that never answers
@@ -165,6 +187,26 @@ function coordinatorOf(options: AuthClientOptions): Coordinator | undefined {
   return tabsCoordinator(crossTab === true ? {} : crossTab)
 }
 
+/**
+ * Binds the key the sign-in used to the new session, refusing tokens that cannot be this
+ * client's: no key was used here, or the token names another key (`cnf.jkt`).
+ */
+function bindKey(dpop: Dpop, session: Session): Promise<void> {
+  const jkt = dpop.keys.currentThumbprint()
+  if (jkt === undefined) {
+    throw new InvalidSessionError(
+      'The `dpop` option is on, but no DPoP key of this client was used to sign in: make the token request with `auth.dpop` (its `fetch`, `proof` or `keyPair`).',
+    )
+  }
+  const bound = (jwtClaimsOf(session.accessToken)?.cnf as { jkt?: unknown } | undefined)?.jkt
+  if (jkt !== null && typeof bound === 'string' && bound !== jkt) {
+    throw new InvalidSessionError(
+      "The access token is bound to another DPoP key than this client's (cnf.jkt): it was not obtained with `auth.dpop`.",
+    )
+  }
+  return dpop.keys.bind(session.id)
+}
+
 function retryPolicy(retry: AuthClientOptions['retry']): RetryPolicy {
   if (retry === false) return { ...DEFAULT_RETRY, retries: 0 }
   return { ...DEFAULT_RETRY, ...retry }
@@ -177,6 +219,8 @@ export interface ClientCore {
   /** The client's `attachTo` as given, or undefined: transports then use their own default. */
   attachTo: AttachTo | undefined
   warn: (message: string) => void
+  /** DPoP, when on: what the transports sign proofs with. */
+  dpop: Dpop | undefined
   /** Runs `detach` on `dispose()` (transports register their own teardown); returns an undo. */
   onDispose(detach: () => void): () => void
 }
@@ -220,6 +264,7 @@ export function createClientCore(
       session: message.session,
     })
   }
+  const dpopOptions = dpopOptionsOf(options.dpop)
   const coordination: Coordination | undefined = coordinatorOf(options)?.open({
     deliver,
     current: () => actor.getSnapshot().context.session,
@@ -229,6 +274,23 @@ export function createClientCore(
     attachTo,
     storage,
   })
+
+  if (dpopOptions && !dpopOptions.keyPair && coordination && !coordination.dpopKeys) {
+    coordination.close()
+    throw new AuthError(
+      'This coordinator shares the session with clients that cannot share a DPoP key made here (other processes): pass `dpop: { keyPair }`, the same key pair in every one.',
+      'INVALID_OPTIONS',
+    )
+  }
+  const dpop = dpopOptions
+    ? createDpop({
+        dpop: dpopOptions,
+        store: coordination?.dpopKeys,
+        now: () => baseClock.now(),
+        fetch: options.fetch,
+      })
+    : undefined
+  const scheme = dpop ? 'DPoP' : 'Bearer'
 
   const refresher = createRefresher({
     refresh: options.refresh,
@@ -240,6 +302,7 @@ export function createClientCore(
       return context.generation === generation ? context.session : null
     },
     answeredLate: (session, generation) => send({ type: 'REFRESH_ANSWERED', session, generation }),
+    dpop,
     coordinate: createCoordinator({
       reread: () => persistence.reread(),
       coordination,
@@ -268,7 +331,7 @@ export function createClientCore(
       // Appended in place: copying the queue per request made a burst O(N²). The live actor
       // is the array's only writer; an empty queue is never shared, so it starts a new one.
       enqueueRequest: assign(({ context, event }) => {
-        assertEvent(event, ['TOKEN_NEEDED', 'TOKEN_REJECTED'])
+        assertEvent(event, ['TOKEN_NEEDED', 'TOKEN_REJECTED', 'NONCE_CHALLENGED'])
         if (context.queue.length === 0) return { queue: [event.request] }
         context.queue.push(event.request)
         return { queue: context.queue }
@@ -278,13 +341,31 @@ export function createClientCore(
   const inspect = createInspection(options.inspect)
   actor = createActor(machine, { clock, ...(inspect ? { inspect } : {}) })
 
-  const subscription = actor.subscribe((snapshot) => persistence.save(snapshot.context.session))
+  // A sign-in's DPoP key goes with it: when the session of that id ends (logout, expiry,
+  // another sign-in), so does the key, and the next sign-in makes a new one.
+  let keyedSession: string | undefined
+  const subscription = actor.subscribe((snapshot) => {
+    const { session } = snapshot.context
+    persistence.save(session)
+    if (!dpop || session?.id === keyedSession) return
+    const ended = keyedSession
+    keyedSession = session?.id
+    dpop.keys.release(ended).catch((error: unknown) => {
+      warn(`could not delete the DPoP key of a session that ended (${errorName(error)}).`)
+    })
+  })
   actor.start()
 
   const restored = persistence.restored.then(async (stored) => {
     // The coordinator weighs the stored session against the shared one (other tabs, other
     // processes): a newer one is taken, and one that ended elsewhere is not restored.
-    const session = coordination ? await coordination.restore(stored) : stored
+    let session = coordination ? await coordination.restore(stored) : stored
+    if (session && dpop && !(await dpop.keys.has(session.id))) {
+      // Its tokens are bound to a key this client cannot sign with (memory keys end with
+      // the process): useless, and not worth a refresh that would be refused.
+      warn('the stored session was not restored: its DPoP key is gone.')
+      session = null
+    }
     if (!session) {
       if (stored && actor.getSnapshot().context.epoch === 0) persistence.save(null, true)
       return
@@ -323,6 +404,7 @@ export function createClientCore(
     policy,
     isAuthFailure: options.isAuthFailure,
     fetch: options.fetch,
+    dpop,
     ...(noOrigins
       ? {
           unconfigured: () =>
@@ -335,10 +417,20 @@ export function createClientCore(
     actor,
     ready,
     fetch: authFetch,
+    dpop: dpop?.signIn,
     login(tokens) {
-      const session = sessionFromTokens(tokens, now())
+      const session = sessionFromTokens(tokens, now(), undefined, 'INVALID_SESSION', scheme)
+      const bound = dpop ? bindKey(dpop, session) : undefined
       send({ type: 'LOGIN', session })
-      announce({ type: 'session', reason: 'login', session })
+      // Told once the key is where the other tabs can read it.
+      if (!bound) announce({ type: 'session', reason: 'login', session })
+      else {
+        bound.then(
+          () => announce({ type: 'session', reason: 'login', session }),
+          (error: unknown) =>
+            warn(`could not share the DPoP key with other tabs (${errorName(error)}).`),
+        )
+      }
     },
     async logout() {
       const { session } = actor.getSnapshot().context
@@ -390,6 +482,7 @@ export function createClientCore(
     queue,
     attachTo: options.attachTo,
     warn,
+    dpop,
     onDispose(detach) {
       detachers.add(detach)
       return () => detachers.delete(detach)

@@ -7,6 +7,8 @@ export type AuthErrorCode =
   | 'INVALID_REFRESH_RESPONSE'
   | 'INVALID_OPTIONS'
   | 'DISPOSED'
+  | 'DPOP_KEY_MISSING'
+  | 'DPOP_PROOF_MISMATCH'
 
 /**
  * Base class of every error this library throws. Messages never contain a token, so these
@@ -70,6 +72,18 @@ export class RefreshTimeoutError extends RefreshFailedError {
 export class InvalidSessionError extends AuthError {
   override readonly name: string = 'InvalidSessionError'
   constructor(message: string, code: AuthErrorCode = 'INVALID_SESSION') {
+    super(message, code)
+  }
+}
+
+/**
+ * A DPoP proof could not be made for a request: the session's key is gone
+ * (`DPOP_KEY_MISSING`), or code that ran after the proof was signed changed the request's
+ * method or URL (`DPOP_PROOF_MISMATCH`). The request is not sent.
+ */
+export class DpopError extends AuthError {
+  override readonly name: string = 'DpopError'
+  constructor(message: string, code: 'DPOP_KEY_MISSING' | 'DPOP_PROOF_MISMATCH') {
     super(message, code)
   }
 }

@@ -18,9 +18,12 @@ export type {
   CoordinatorContext,
   CoordinatorMessage,
 } from './coordination/types.js'
+export type { DpopHandle, DpopOptions } from './dpop/index.js'
+export type { DpopKeyStore, StoredDpopKey } from './dpop/keys.js'
 export {
   AuthError,
   type AuthErrorCode,
+  DpopError,
   InvalidSessionError,
   LoggedOutError,
   RefreshFailedError,

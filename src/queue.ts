@@ -40,6 +40,8 @@ export interface Grant {
   token: string
   generation: number
   epoch: number
+  /** The sign-in the token belongs to (`Session.id`): whose DPoP key signs its proofs. */
+  session?: string | undefined
 }
 
 /**
@@ -159,7 +161,7 @@ export function createRequestQueue(
     liveEpoch = live ? epoch : null
     if (session && session.epoch !== liveEpoch) abortHeld(endedError())
     if (snapshot.matches('authenticated') && live) {
-      current = { token: live.accessToken, generation, epoch }
+      current = { token: live.accessToken, generation, epoch, session: live.id }
     } else current = snapshot.matches('refreshing') ? undefined : null
   }
   update(actor.getSnapshot())
@@ -272,6 +274,20 @@ export function createRequestQueue(
           generation: grant.generation,
           epoch: grant.epoch,
         }),
+      )
+    },
+
+    /**
+     * Reports that a DPoP server asked `grant`'s request for a nonce (and sent one), and waits
+     * until it may go out again: at once while its session lives on. Never a refresh.
+     */
+    nonceChallenged(
+      description: RequestDescription,
+      grant: Grant,
+      abort?: AbortSource,
+    ): Promise<void> {
+      return wait(description, abort, (request) =>
+        actor.send({ type: 'NONCE_CHALLENGED', request, epoch: grant.epoch }),
       )
     },
 

@@ -1,6 +1,7 @@
 import { fromPromise } from 'xstate'
 import { isRefreshFailure } from '../machines/authMachine.js'
 import type { AuthErrorInfo, RefreshFailure, RefreshInput, Session } from '../machines/types.js'
+import type { Dpop, DpopHandle } from './dpop/index.js'
 import { InvalidSessionError } from './errors.js'
 import { sessionFromTokens, type TokenResponse } from './session.js'
 
@@ -14,6 +15,12 @@ export interface RefreshContext {
   signal: AbortSignal
   /** 1 for the first attempt of this refresh, 2 for the first retry, … */
   attempt: number
+  /**
+   * With the `dpop` option: proofs made with this session's key for the token request
+   * (`dpop.fetch(tokenUrl, init)` does it all, `use_dpop_nonce` included), or its
+   * `keyPair()` for an OAuth library's own DPoP handle. Absent without DPoP.
+   */
+  dpop?: DpopHandle
 }
 
 /**
@@ -50,13 +57,15 @@ export function defaultIsRefreshRejected(error: unknown): boolean {
   )
 }
 
-function transientInfo(error: unknown): AuthErrorInfo {
+function transientInfo(error: unknown, refusal?: string): AuthErrorInfo {
   const status = statusOf(error)
   // Our own wording only: a thrown message might quote a request body with the token.
   const message =
-    status === undefined
-      ? 'The token refresh failed before the server answered (network error).'
-      : `The token refresh failed with HTTP ${status}.`
+    refusal !== undefined
+      ? `The token endpoint refused the DPoP proof (${refusal}); the refresh token was not spent.`
+      : status === undefined
+        ? 'The token refresh failed before the server answered (network error).'
+        : `The token refresh failed with HTTP ${status}.`
   return status === undefined
     ? { code: 'REFRESH_FAILED', message }
     : { code: 'REFRESH_FAILED', message, status }
@@ -84,6 +93,8 @@ export interface RefresherOptions {
   /** Delivers the answer of a call that no attempt is waiting for any more. */
   answeredLate: (session: Session, generation: number) => void
   coordinate?: RefreshCoordinator
+  /** DPoP, when the client uses it: proofs for `refresh`, and its nonce challenges. */
+  dpop?: Dpop | undefined
 }
 
 interface Call {
@@ -112,25 +123,43 @@ export function createRefresher(options: RefresherOptions) {
   async function run(session: Session, attempt: number, signal: AbortSignal): Promise<Session> {
     // Cancelled while it waited for its turn (a lock, a storage read): never sent at all.
     if (signal.aborted) throw signal.reason
+    const { dpop } = options
+    const context: RefreshContext = { signal, attempt }
+    if (dpop) context.dpop = dpop.forSession(session)
     let body: unknown
-    try {
-      body = await refresh({ ...session }, { signal, attempt })
-    } catch (error) {
-      const status = statusOf(error)
-      const failure: RefreshFailure = isRefreshRejected(error)
-        ? {
-            rejected: true,
-            error: {
-              code: 'SESSION_EXPIRED',
-              message: 'The server rejected the refresh token; sign in again.',
-              ...(status === undefined ? {} : { status }),
-            },
-          }
-        : { rejected: false, error: transientInfo(error) }
-      throw failure
+    for (let nonceRetry = dpop ? 1 : 0; ; nonceRetry -= 1) {
+      try {
+        body = await refresh({ ...session }, context)
+        break
+      } catch (error) {
+        // A token endpoint that wants a nonce (or found the proof wrong) has not looked at
+        // the refresh token: never a refusal of it. Asked for a nonce, the call goes once
+        // more at once, with it, and is not counted as a failed attempt.
+        const refusal = dpop?.refusal(error)
+        if (refusal === 'use_dpop_nonce' && nonceRetry > 0 && !signal.aborted) continue
+        const status = statusOf(error)
+        const failure: RefreshFailure =
+          refusal === undefined && isRefreshRejected(error)
+            ? {
+                rejected: true,
+                error: {
+                  code: 'SESSION_EXPIRED',
+                  message: 'The server rejected the refresh token; sign in again.',
+                  ...(status === undefined ? {} : { status }),
+                },
+              }
+            : { rejected: false, error: transientInfo(error, refusal) }
+        throw failure
+      }
     }
     try {
-      return sessionFromTokens(body, now(), session, 'INVALID_REFRESH_RESPONSE')
+      return sessionFromTokens(
+        body,
+        now(),
+        session,
+        'INVALID_REFRESH_RESPONSE',
+        options.dpop ? 'DPoP' : 'Bearer',
+      )
     } catch (error) {
       // The server answered, so it may well have rotated the refresh token: presenting the
       // same one again would be reuse, which revokes the whole grant. The session ends here.

@@ -17,7 +17,10 @@ export interface CamelCaseTokenFields {
    * openid-client's token responses) is not read: `expires_in` is used instead.
    */
   expiresIn?: ExpiresIn | (() => number | undefined)
-  /** `'Bearer'` (any case) or absent; a DPoP-bound token is refused. */
+  /**
+   * `'Bearer'` (any case) or absent; `'DPoP'` with the `dpop` option, which refuses
+   * `'Bearer'`.
+   */
   tokenType?: string | null
 }
 
@@ -28,7 +31,7 @@ export interface SnakeCaseTokenFields {
   refresh_token?: string | null
   /** Lifetime of the access token in seconds. */
   expires_in?: ExpiresIn
-  /** `'Bearer'` (any case) or absent; a DPoP-bound token is refused. */
+  /** As `tokenType`. */
   token_type?: string | null
 }
 
@@ -59,22 +62,31 @@ function pick(body: Fields, camel: string, snake: string): unknown {
   return undefined
 }
 
+/** The claims of a JWT, decoded but not verified; `undefined` for opaque or undecodable tokens. */
+export function jwtClaimsOf(token: string): Fields | undefined {
+  const parts = token.split('.')
+  const payload = parts[1]
+  if (parts.length !== 3 || !payload) return undefined
+  try {
+    const base64 = payload.replace(/-/g, '+').replace(/_/g, '/')
+    const claims: unknown = JSON.parse(atob(base64))
+    return typeof claims === 'object' && claims !== null && !Array.isArray(claims)
+      ? (claims as Fields)
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * Lifetime in seconds read from a JWT's `exp − iat`. Measured as a difference so a server
  * clock that is off does not matter; `undefined` for opaque or undecodable tokens.
  */
 export function jwtLifetime(token: string): number | undefined {
-  const payload = token.split('.')[1]
-  if (token.split('.').length !== 3 || !payload) return undefined
-  try {
-    const base64 = payload.replace(/-/g, '+').replace(/_/g, '/')
-    const claims: unknown = JSON.parse(atob(base64))
-    if (typeof claims !== 'object' || claims === null) return undefined
-    const { exp, iat } = claims as Fields
-    return typeof exp === 'number' && typeof iat === 'number' && exp > iat ? exp - iat : undefined
-  } catch {
-    return undefined
-  }
+  const claims = jwtClaimsOf(token)
+  if (!claims) return undefined
+  const { exp, iat } = claims
+  return typeof exp === 'number' && typeof iat === 'number' && exp > iat ? exp - iat : undefined
 }
 
 const DECIMAL_SECONDS = /^\d+(?:\.\d+)?$/
@@ -89,14 +101,30 @@ function secondsOf(value: unknown): unknown {
   return typeof value === 'string' && DECIMAL_SECONDS.test(value) ? Number(value) : value
 }
 
-/** Refuses a token this client cannot send: it only ever sends `Authorization: Bearer`. */
-function assertBearer(fields: Fields, code: InvalidSessionCode): void {
+/** How the client sends its access token: `Authorization: Bearer` or, with the `dpop` option, `DPoP`. */
+export type TokenScheme = 'Bearer' | 'DPoP'
+
+/** Refuses a token this client cannot send with its scheme. */
+function assertScheme(fields: Fields, code: InvalidSessionCode, scheme: TokenScheme): void {
   const tokenType = pick(fields, 'tokenType', 'token_type')
-  if (typeof tokenType === 'string' && tokenType.toLowerCase() === 'dpop') {
+  const type = typeof tokenType === 'string' ? tokenType.toLowerCase() : undefined
+  if (scheme === 'Bearer' && type === 'dpop') {
     // A DPoP-bound token sent as Bearer is refused on every request; failing at login or
     // refresh names the problem instead of causing a stream of 401s. Other values, even
     // nonstandard ones, are let through: servers put odd things there and mean Bearer.
-    throw new InvalidSessionError('DPoP-bound tokens are not supported (token_type DPoP).', code)
+    throw new InvalidSessionError(
+      'DPoP-bound tokens (token_type DPoP) need the `dpop` option.',
+      code,
+    )
+  }
+  if (scheme === 'DPoP' && type === 'bearer') {
+    // A downgrade: the server did not bind the token (the token request had no valid proof,
+    // or it does not do DPoP). Sent as DPoP it would be refused; sent as Bearer it is
+    // exactly the stealable token DPoP is on to prevent.
+    throw new InvalidSessionError(
+      'The `dpop` option is on, but the server issued a Bearer token (token_type Bearer): the token request carried no DPoP proof, or the server does not bind tokens.',
+      code,
+    )
   }
 }
 
@@ -132,6 +160,7 @@ export function sessionFromTokens(
   now: number,
   previous?: Session | null,
   code: InvalidSessionCode = 'INVALID_SESSION',
+  scheme: TokenScheme = 'Bearer',
 ): Session {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InvalidSessionError(`Expected a token object, got ${describe(body)}.`, code)
@@ -148,7 +177,7 @@ export function sessionFromTokens(
   if (refreshToken !== undefined && !isTokenString(refreshToken)) {
     throw new InvalidSessionError('The refresh token is empty or not a single-line string.', code)
   }
-  assertBearer(fields, code)
+  assertScheme(fields, code, scheme)
   const expiresIn = lifetimeOf(fields, accessToken, code)
   // A refresh keeps its session's identity (none, for one stored by an older version).
   const id = previous ? previous.id : newSessionId()

@@ -5,6 +5,7 @@ import {
   type AuthClient,
   type AuthClientOptions,
   createAuthClient,
+  type DpopHandle,
   type RefreshFunction,
 } from '../src/index.js'
 import {
@@ -27,6 +28,46 @@ export function refreshAt(url: string): RefreshFunction {
   return async (session, { signal }) =>
     (await axios.post(`${url}/auth/refresh`, { refreshToken: session.refreshToken }, { signal }))
       .data
+}
+
+/**
+ * `refresh` for a DPoP token server at `url`: `dpop.fetch` adds the proof and answers the
+ * server's nonce challenges. An unreadable body is returned as text, as axios does, so it
+ * is refused as a malformed answer rather than taken for a network failure.
+ */
+export function dpopRefreshAt(url: string): RefreshFunction {
+  return async (session, { signal, dpop }) => {
+    if (!dpop) throw new Error('the client has no `dpop` option')
+    const response = await dpop.fetch(`${url}/auth/refresh`, {
+      method: 'POST',
+      signal,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refreshToken: session.refreshToken }),
+    })
+    const text = await response.text()
+    if (!response.ok) throw Object.assign(new Error('refresh refused'), { status: response.status })
+    try {
+      return JSON.parse(text)
+    } catch {
+      return text as never
+    }
+  }
+}
+
+/** The app's own login call to a DPoP token server at `url`, through `auth.dpop`. */
+export async function dpopSignInAt(
+  url: string,
+  dpop: DpopHandle | undefined,
+  username = 'ada',
+): Promise<TokenSet> {
+  if (!dpop) throw new Error('the client has no `dpop` option')
+  const response = await dpop.fetch(`${url}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password: TEST_PASSWORD }),
+  })
+  if (!response.ok) throw new Error(`login refused with HTTP ${response.status}`)
+  return response.json()
 }
 
 /** The app's own login call to the token server at `url`. */
@@ -86,6 +127,8 @@ export async function createHarness(
   const http = axios.create({ baseURL: server.url })
   const issuedRefreshTokens: string[] = []
   const warnings: string[] = []
+  // With `dpop`, the app's calls to the token server carry proofs (`auth.dpop`, `dpop.fetch`).
+  const dpop = clientOptions.dpop !== undefined && clientOptions.dpop !== false
   const create =
     transport === 'axios'
       ? (options: AuthClientOptions) => createAuthClient({ http, ...options })
@@ -98,7 +141,7 @@ export async function createHarness(
     clock,
     onWarning: (message) => warnings.push(message),
     refresh: async (session, context) => {
-      const data = await refreshAt(server.url)(session, context)
+      const data = await (dpop ? dpopRefreshAt : refreshAt)(server.url)(session, context)
       if (typeof data.refreshToken === 'string') issuedRefreshTokens.push(data.refreshToken)
       return data
     },
@@ -136,7 +179,7 @@ export async function createHarness(
     issuedRefreshTokens,
     warnings,
     async signIn() {
-      const tokens = await signInAt(server.url)
+      const tokens = dpop ? await dpopSignInAt(server.url, auth.dpop) : await signInAt(server.url)
       issuedRefreshTokens.push(tokens.refreshToken)
       auth.login(tokens)
     },

@@ -1,4 +1,5 @@
 import type { Session } from '../../machines/types.js'
+import type { DpopKeyStore } from '../dpop/keys.js'
 import type { AttachTo } from '../origin.js'
 import type { TokenStorage } from '../storage.js'
 
@@ -47,6 +48,12 @@ export interface Coordination {
     ended: () => void,
   ): Promise<Session>
   close(): void
+  /**
+   * Where the session's DPoP key lives so that every client sharing the session signs with
+   * it (IndexedDB for tabs). Absent: the clients cannot share a key (processes), so a DPoP
+   * client must be given its `keyPair`.
+   */
+  dpopKeys?: DpopKeyStore | undefined
 }
 
 /**

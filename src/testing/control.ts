@@ -3,6 +3,7 @@ import type { DelayRules } from './delays.js'
 import { type FaultQueue, parseFaultKind } from './faults.js'
 import type { HoldRegistry } from './holds.js'
 import { parseJsonObject, sendEmpty, sendJson } from './http.js'
+import type { TokenSet } from './tokens.js'
 import type { TestAuthServer } from './types.js'
 
 /** What the control routes drive: the public API plus the registries behind it. */
@@ -30,6 +31,8 @@ export function controlStatus({ server, holds, faults, delays }: ControlTarget) 
     })),
     faults: faults.list(),
     delays: delays.list(),
+    // Only where nonces are on, so other servers' status is unchanged.
+    ...(server.dpopNonce !== undefined && { dpopNonce: server.dpopNonce }),
   }
 }
 
@@ -61,11 +64,30 @@ function parseTimes(value: unknown): number | undefined {
 const posts = new Map<string, Action>([
   [
     'login',
-    ({ server }, { username }, res) => {
+    ({ server }, { username, jkt }, res) => {
       if (username !== undefined && (typeof username !== 'string' || username === '')) {
         return badRequest(res, 'username must be a non-empty string')
       }
-      sendJson(res, 200, { ...server.login(username), tokenType: 'Bearer' })
+      if (jkt !== undefined && typeof jkt !== 'string') {
+        return badRequest(res, 'jkt must be a string')
+      }
+      let tokens: TokenSet
+      try {
+        tokens = server.login(username, jkt === undefined ? {} : { jkt })
+      } catch (error) {
+        // login's own messages: about the jkt option, never about a token.
+        return badRequest(res, error instanceof Error ? error.message : String(error))
+      }
+      sendJson(res, 200, { ...tokens, tokenType: jkt === undefined ? 'Bearer' : 'DPoP' })
+    },
+  ],
+  [
+    'rotate-dpop-nonce',
+    ({ server }, _, res) => {
+      if (server.dpopNonce === undefined) {
+        return badRequest(res, 'DPoP nonces are off: set the dpop.nonce option')
+      }
+      sendJson(res, 200, { nonce: server.rotateDpopNonce() })
     },
   ],
   ['expire-access-tokens', simple((s) => s.expireAccessTokens())],
@@ -124,8 +146,10 @@ const posts = new Map<string, Action>([
  * Answers `/__control/*`: the programmatic controls over HTTP, for browser pages and the
  * visualizer. POST bodies are JSON objects (an empty body counts as `{}`).
  *
- * - `GET counters`, `GET status`
- * - `POST login {username?}`, `expire-access-tokens`, `revoke-sessions`
+ * - `GET counters`, `GET status`, `GET dpop-nonce` → `{nonce}` (`null` when nonces are off)
+ * - `POST login {username?, jkt?}` (`jkt` binds the session to a DPoP key; required with
+ *   the `dpop` option), `expire-access-tokens`, `revoke-sessions`
+ * - `POST rotate-dpop-nonce` → `{nonce}` (400 when nonces are off)
  * - `POST fail-next-refresh {kind, times?, afterRefresh?}` (`times: null` means Infinity),
  *   `clear-faults`,
  *   `release-hung`
@@ -144,7 +168,9 @@ export function handleControl(
   const params = body.trim() === '' ? {} : parseJsonObject(body)
   if (method === 'GET' && name === 'counters') sendJson(res, 200, target.server.counters)
   else if (method === 'GET' && name === 'status') sendJson(res, 200, controlStatus(target))
-  else if (!action) sendJson(res, 404, { error: 'not_found', path })
+  else if (method === 'GET' && name === 'dpop-nonce') {
+    sendJson(res, 200, { nonce: target.server.dpopNonce ?? null })
+  } else if (!action) sendJson(res, 404, { error: 'not_found', path })
   else if (method !== 'POST') sendJson(res, 405, { error: 'method_not_allowed' }, { allow: 'POST' })
   else if (!params) badRequest(res, 'body must be a JSON object')
   else action(target, params, res)

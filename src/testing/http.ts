@@ -55,18 +55,21 @@ export function splitTarget(target: string | undefined): { path: string; query: 
 /**
  * Sets the CORS headers every response carries. Echoing the origin (rather than `*`)
  * keeps the door open for credentialed requests from browser tests on another port.
+ * With `dpop`, browser code may also read `DPoP-Nonce`.
  */
-export function applyCors(req: IncomingMessage, res: ServerResponse): void {
+export function applyCors(req: IncomingMessage, res: ServerResponse, dpop = false): void {
   const origin = req.headers.origin
   res.setHeader('access-control-allow-origin', origin ?? '*')
   if (origin) res.setHeader('vary', 'Origin')
   // Without this, browser code cannot read why a token was rejected.
-  res.setHeader('access-control-expose-headers', 'www-authenticate, retry-after')
+  const exposed = 'www-authenticate, retry-after'
+  res.setHeader('access-control-expose-headers', dpop ? `${exposed}, dpop-nonce` : exposed)
 }
 
-/** Answers a CORS preflight. */
-export function sendPreflight(res: ServerResponse): void {
-  res.setHeader('access-control-allow-headers', 'authorization, content-type')
+/** Answers a CORS preflight; with `dpop`, the `DPoP` request header is allowed too. */
+export function sendPreflight(res: ServerResponse, dpop = false): void {
+  const allowed = 'authorization, content-type'
+  res.setHeader('access-control-allow-headers', dpop ? `${allowed}, dpop` : allowed)
   res.setHeader('access-control-allow-methods', 'GET,POST,PUT,PATCH,DELETE,OPTIONS')
   res.setHeader('access-control-max-age', '600')
   sendEmpty(res, 204)

@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 export { createManualClock, type ManualClock, type ManualTimerHandle } from './clock.js'
+export { accessTokenHash, type EcPublicJwk, jwkThumbprint } from './dpop.js'
 export {
   type FailNextRefreshOptions,
   REFRESH_FAULT_KINDS,
@@ -20,4 +21,6 @@ export type {
   TestAuthServer,
   TestAuthServerCounters,
   TestAuthServerOptions,
+  TestDpopOptions,
+  TestLoginOptions,
 } from './types.js'

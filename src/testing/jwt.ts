@@ -12,6 +12,11 @@ export interface AccessTokenClaims {
   jti: string
   /** Session family id: shared by every token descended from one login. */
   sid: string
+  /**
+   * DPoP binding (RFC 9449 §6.1), only on servers with the `dpop` option: the RFC 7638
+   * thumbprint of the key every proof presented with this token must be signed with.
+   */
+  cnf?: { jkt: string }
 }
 
 /** A JWT split into its decoded header and payload. The signature is not checked. */
@@ -62,10 +67,17 @@ export function decodeJwt(token: string): DecodedJwt | null {
   return header && payload ? { header, payload } : null
 }
 
+function isConfirmation(cnf: unknown): cnf is { jkt: string } {
+  return (
+    typeof cnf === 'object' && cnf !== null && typeof (cnf as { jkt?: unknown }).jkt === 'string'
+  )
+}
+
 function isClaims(
   payload: Record<string, unknown>,
 ): payload is Record<string, unknown> & AccessTokenClaims {
   return (
+    (payload.cnf === undefined || isConfirmation(payload.cnf)) &&
     typeof payload.sub === 'string' &&
     typeof payload.jti === 'string' &&
     typeof payload.sid === 'string' &&
@@ -92,6 +104,6 @@ export function verifyJwt(token: string, secret: Buffer): AccessTokenClaims | nu
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null
   const payload = decodeJsonObject(payloadPart)
   if (!payload || !isClaims(payload)) return null
-  const { sub, iat, exp, jti, sid } = payload
-  return { sub, iat, exp, jti, sid }
+  const { sub, iat, exp, jti, sid, cnf } = payload
+  return cnf ? { sub, iat, exp, jti, sid, cnf: { jkt: cnf.jkt } } : { sub, iat, exp, jti, sid }
 }

@@ -1,10 +1,12 @@
 import type { ServerResponse } from 'node:http'
 import {
+  checkTokenRequestProof,
   exchangeRefreshToken,
   hasTokenInUrl,
   type RefreshDialect,
   refusedTokenInUrl,
   TEST_PASSWORD,
+  type TokenType,
 } from './grants.js'
 import { sendJson } from './http.js'
 import type { RouteContext, RoutedRequest } from './routes.js'
@@ -22,14 +24,16 @@ export const METADATA_PATHS: readonly string[] = [
 /**
  * Minimal authorization server metadata (RFC 8414): enough for OAuth libraries' discovery
  * (openid-client's `discovery()`) to find the token endpoint. There is no authorization
- * endpoint and no ID token, hence no `jwks_uri`.
+ * endpoint and no ID token, hence no `jwks_uri`. With DPoP, it lists
+ * `dpop_signing_alg_values_supported` (RFC 9449 §5.1).
  */
-export function authorizationServerMetadata(issuer: string) {
+export function authorizationServerMetadata(issuer: string, dpop = false) {
   return {
     issuer,
     token_endpoint: `${issuer}${OAUTH_TOKEN_PATH}`,
     grant_types_supported: ['password', 'refresh_token'],
     token_endpoint_auth_methods_supported: ['none'],
+    ...(dpop && { dpop_signing_alg_values_supported: ['ES256'] }),
   }
 }
 
@@ -42,10 +46,10 @@ export function isOAuthRefreshCall(query: string, body: string): boolean {
   return new URLSearchParams(body).get('grant_type') === 'refresh_token' || hasTokenInUrl(query)
 }
 
-function sendOAuthTokens(res: ServerResponse, tokens: RefreshedTokens): void {
+function sendOAuthTokens(res: ServerResponse, tokens: RefreshedTokens, tokenType: TokenType): void {
   const body: Record<string, unknown> = {
     access_token: tokens.accessToken,
-    token_type: 'Bearer',
+    token_type: tokenType,
     expires_in: tokens.expiresIn,
   }
   // Absent without rotation, as RFC 6749 §6 allows: the client keeps its refresh token.
@@ -68,6 +72,8 @@ function isForm(request: RoutedRequest): boolean {
  * Answers `{ access_token, token_type: 'Bearer', expires_in, refresh_token }`, or an OAuth
  * error. Refresh grants share `/auth/refresh`'s rotation, reuse detection, faults and
  * counters; a refused refresh token is 400 `invalid_grant`, as RFC 6749 says.
+ * With DPoP, a well-formed request's proof is checked before the grant (see
+ * `checkTokenRequestProof`), and tokens are issued as `token_type: 'DPoP'`.
  */
 export async function oauthToken(ctx: RouteContext, request: RoutedRequest): Promise<void> {
   const { res } = request
@@ -83,16 +89,20 @@ export async function oauthToken(ctx: RouteContext, request: RoutedRequest): Pro
   }
   if (!params.get('client_id')) return refusal(401, 'invalid_client', 'client_id is required')
   if (grant === 'password') {
+    const key = checkTokenRequestProof(ctx, request, false)
+    if (!key) return
     const username = params.get('username')
     if (!username || params.get('password') !== TEST_PASSWORD) {
       return sendJson(res, 400, { error: 'invalid_grant' })
     }
-    return sendOAuthTokens(res, ctx.login(username))
+    return sendOAuthTokens(res, ctx.login(username, key.jkt), ctx.tokenType)
   }
   if (grant === 'refresh_token') {
     const refreshToken = params.get('refresh_token')
     if (!refreshToken) return refusal(400, 'invalid_request', 'refresh_token is required')
-    return exchangeRefreshToken(ctx, request, refreshToken, oauthDialect)
+    const key = checkTokenRequestProof(ctx, request, true)
+    if (!key) return
+    return exchangeRefreshToken(ctx, request, refreshToken, oauthDialect, key)
   }
   refusal(400, 'unsupported_grant_type')
 }

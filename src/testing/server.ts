@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net'
 import { type ControlTarget, handleControl } from './control.js'
 import { DelayRules } from './delays.js'
+import { DpopPolicy } from './dpop-policy.js'
 import { type FailNextRefreshOptions, FaultQueue, type RefreshFaultKind } from './faults.js'
 import { type HoldHandle, HoldRegistry } from './holds.js'
 import {
@@ -21,9 +22,11 @@ import type {
   TestAuthServer,
   TestAuthServerCounters,
   TestAuthServerOptions,
+  TestLoginOptions,
 } from './types.js'
 
-const zeroCounters = (): TestAuthServerCounters => ({
+// The DPoP counters exist only on DPoP servers, so other servers' counters are unchanged.
+const zeroCounters = (dpop: boolean): TestAuthServerCounters => ({
   logins: 0,
   refreshCalls: 0,
   refreshSuccesses: 0,
@@ -32,7 +35,11 @@ const zeroCounters = (): TestAuthServerCounters => ({
   unauthorized: 0,
   protectedOk: 0,
   requests: 0,
+  ...(dpop && { dpopNonceChallenges: 0, dpopProofsRefused: 0, dpopReplays: 0 }),
 })
+
+// A SHA-256 digest in base64url: what an RFC 7638 thumbprint looks like.
+const THUMBPRINT = /^[A-Za-z0-9_-]{43}$/
 
 /** Whether a request spends a refresh token, on the JSON route or the OAuth one. */
 function isRefreshCall(path: string, query: string, body: string): boolean {
@@ -50,6 +57,8 @@ class TestAuthServerImpl implements TestAuthServer {
   readonly #http: Server
   readonly #now: () => number
   readonly #store: TokenStore
+  readonly #dpop: DpopPolicy | undefined
+  #nonceChallenges: Array<{ pathPrefix: string; challenged(): void }> = []
   readonly #faults = new FaultQueue()
   readonly #delays = new DelayRules()
   readonly #holds = new HoldRegistry(() => this.#notify())
@@ -57,7 +66,7 @@ class TestAuthServerImpl implements TestAuthServer {
   readonly #hung = new Set<(answer: boolean) => void>()
   readonly #waiters = new Set<Waiter>()
   readonly #log: LoggedRequest[] = []
-  #counters = zeroCounters()
+  #counters: TestAuthServerCounters
   // Unlike `counters.protectedOk`, never reset: `n` stays unique for the server's life.
   #protectedCount = 0
   #refreshInFlight = 0
@@ -65,26 +74,38 @@ class TestAuthServerImpl implements TestAuthServer {
   #closing: Promise<void> | undefined
   readonly #routeContext: RouteContext
 
-  constructor(http: Server, now: () => number, store: TokenStore) {
+  constructor(http: Server, now: () => number, store: TokenStore, dpop: DpopPolicy | undefined) {
     this.#http = http
     this.#now = now
     this.#store = store
+    this.#dpop = dpop
+    this.#counters = zeroCounters(dpop !== undefined)
     this.port = (http.address() as AddressInfo).port
     this.url = `http://127.0.0.1:${this.port}`
     this.#routeContext = {
       issuer: this.url,
       store,
+      dpop,
+      tokenType: dpop ? 'DPoP' : 'Bearer',
       count: (counter) => {
-        this.#counters[counter]++
+        this.#counters[counter] = (this.#counters[counter] ?? 0) + 1
         this.#notify()
       },
-      login: (username) => this.login(username),
+      login: (username, jkt) => this.login(username, jkt === undefined ? {} : { jkt }),
       takeFault: () => this.#faults.take(),
       hang: () =>
         this.#closing
           ? Promise.resolve(false)
           : new Promise<boolean>((resume) => this.#hung.add(resume)),
       nextProtectedCount: () => ++this.#protectedCount,
+      takeNonceChallenge: (path) => {
+        const index = this.#nonceChallenges.findIndex((c) => path.startsWith(c.pathPrefix))
+        const [challenge] = index < 0 ? [] : this.#nonceChallenges.splice(index, 1)
+        if (!challenge || !this.#dpop) return undefined
+        const nonce = this.#dpop.rotateNonce()
+        challenge.challenged()
+        return nonce
+      },
     }
     http.on('connection', (socket) => {
       this.#sockets.add(socket)
@@ -109,8 +130,31 @@ class TestAuthServerImpl implements TestAuthServer {
     return this.#maxConcurrentRefreshes
   }
 
-  login(username = 'user'): TokenSet {
-    const tokens = this.#store.login(username)
+  get dpopNonce(): string | undefined {
+    return this.#dpop?.nonce
+  }
+
+  rotateDpopNonce(): string {
+    if (!this.#dpop) throw new Error('DPoP is off: set the dpop option to use nonces')
+    const nonce = this.#dpop.rotateNonce()
+    this.#notify()
+    return nonce
+  }
+
+  login(username = 'user', { jkt }: TestLoginOptions = {}): TokenSet {
+    if (this.#dpop && jkt === undefined) {
+      throw new Error(
+        'this server has the dpop option: bind the session with login(username, { jkt }), ' +
+          'jkt being the RFC 7638 thumbprint of the client key (see jwkThumbprint)',
+      )
+    }
+    if (!this.#dpop && jkt !== undefined) {
+      throw new Error('login({ jkt }) binds a session to a DPoP key: set the dpop option first')
+    }
+    if (jkt !== undefined && (typeof jkt !== 'string' || !THUMBPRINT.test(jkt))) {
+      throw new Error('jkt must be an RFC 7638 SHA-256 thumbprint: 43 base64url characters')
+    }
+    const tokens = this.#store.login(username, jkt)
     this.#counters.logins++
     this.#notify()
     return tokens
@@ -147,6 +191,29 @@ class TestAuthServerImpl implements TestAuthServer {
     this.#answerHung(true)
   }
 
+  challengeDpopNonce(pathPrefix: string): HoldHandle {
+    if (!this.#dpop?.nonce) throw new Error('DPoP nonces are off: set dpop.nonce to challenge')
+    let hold: HoldHandle | undefined
+    let cancelled = false
+    const challenge = {
+      pathPrefix,
+      challenged: () => {
+        // Held from the moment of the challenge: the request coming back cannot slip by.
+        if (!cancelled) hold = this.hold(pathPrefix)
+      },
+    }
+    this.#nonceChallenges.push(challenge)
+    return {
+      release: () => {
+        cancelled = true
+        this.#nonceChallenges = this.#nonceChallenges.filter((c) => c !== challenge)
+        hold?.release()
+      },
+      waiting: () => hold?.waiting() ?? 0,
+      untilWaiting: (n) => this.waitFor(() => (hold?.waiting() ?? 0) >= n),
+    }
+  }
+
   hold(pathPrefix: string): HoldHandle {
     const hold = this.#holds.create(pathPrefix)
     return {
@@ -165,7 +232,7 @@ class TestAuthServerImpl implements TestAuthServer {
   }
 
   resetCounters(): void {
-    this.#counters = zeroCounters()
+    this.#counters = zeroCounters(this.#dpop !== undefined)
     this.#maxConcurrentRefreshes = this.#refreshInFlight
     this.#notify()
   }
@@ -247,7 +314,7 @@ class TestAuthServerImpl implements TestAuthServer {
       if (countedRefresh) this.#refreshInFlight--
       this.#notify()
     })
-    applyCors(req, res)
+    applyCors(req, res, this.#dpop !== undefined)
     let body: string
     try {
       body = await readBody(req)
@@ -274,17 +341,29 @@ class TestAuthServerImpl implements TestAuthServer {
 
   async #answer(request: RoutedRequest): Promise<void> {
     const { method, path, res } = request
-    if (method === 'OPTIONS') return sendPreflight(res)
+    if (method === 'OPTIONS') {
+      this.#labelNonce(res)
+      return sendPreflight(res, this.#dpop !== undefined)
+    }
     if (!(await this.#holds.pass(path))) return
     await this.#delays.wait(path)
     if (this.#closing) return
+    // Labelled as it is answered, so the nonce is the one current when the answer is decided.
+    this.#labelNonce(res)
     await handleAppRoute(this.#routeContext, request)
+  }
+
+  /** With DPoP nonces on, every application response tells the current nonce. */
+  #labelNonce(res: ServerResponse): void {
+    const nonce = this.#dpop?.nonce
+    if (nonce !== undefined) res.setHeader('dpop-nonce', nonce)
   }
 
   #record(req: IncomingMessage, method: string, path: string, query: string, body: string) {
     const entry: LoggedRequest = { method, path, query, at: this.#now() }
-    const { authorization } = req.headers
+    const { authorization, dpop } = req.headers
     if (authorization !== undefined) entry.authorization = authorization
+    if (typeof dpop === 'string') entry.dpop = dpop
     if (body !== '') entry.body = body
     this.#log.push(Object.freeze(entry))
     this.#counters.requests++
@@ -319,6 +398,10 @@ class TestAuthServerImpl implements TestAuthServer {
  * discovery works; these libraries refuse plain HTTP unless told to allow it
  * (`allowInsecureRequests`).
  *
+ * With the `dpop` option, tokens are DPoP-bound (RFC 9449): token routes want a `DPoP`
+ * proof, protected routes `Authorization: DPoP <token>` and a proof, optionally with
+ * server nonces. See {@link TestAuthServerOptions.dpop}.
+ *
  * @example
  * ```ts
  * const server = await createTestAuthServer()
@@ -334,6 +417,8 @@ export async function createTestAuthServer(
   options: TestAuthServerOptions = {},
 ): Promise<TestAuthServer> {
   const now = options.now ?? Date.now
+  // Built first: a bad dpop option throws before a port is taken.
+  const dpop = options.dpop ? new DpopPolicy(options.dpop, now) : undefined
   const store = new TokenStore({
     now,
     accessTokenTtl: options.accessTokenTtl ?? 1800,
@@ -348,5 +433,5 @@ export async function createTestAuthServer(
       resolve()
     })
   })
-  return new TestAuthServerImpl(http, now, store)
+  return new TestAuthServerImpl(http, now, store, dpop)
 }

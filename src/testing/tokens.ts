@@ -21,8 +21,11 @@ export interface RefreshedTokens {
   expiresIn: number
 }
 
-/** Why a refresh token was turned down. */
-export type RefreshRejection = 'unknown' | 'revoked' | 'expired' | 'reuse'
+/**
+ * Why a refresh token was turned down; `'key-mismatch'`: the session is DPoP-bound to another
+ * key than the one presented.
+ */
+export type RefreshRejection = 'unknown' | 'revoked' | 'expired' | 'reuse' | 'key-mismatch'
 
 /** Result of presenting a refresh token to the store. */
 export type RefreshOutcome =
@@ -43,6 +46,8 @@ export interface TokenStoreOptions {
 
 interface Family {
   readonly sub: string
+  /** DPoP key thumbprint the family is bound to; `undefined` for Bearer sessions. */
+  readonly jkt: string | undefined
   revoked: boolean
 }
 
@@ -73,12 +78,16 @@ export class TokenStore {
     this.#options = options
   }
 
-  /** Starts a new session family for `sub` and returns its first tokens. */
-  login(sub: string): TokenSet {
+  /**
+   * Starts a new session family for `sub` and returns its first tokens; with `jkt`, the
+   * family is DPoP-bound to that key thumbprint.
+   */
+  login(sub: string, jkt?: string): TokenSet {
     const sid = randomUUID()
-    this.#families.set(sid, { sub, revoked: false })
+    const family: Family = { sub, jkt, revoked: false }
+    this.#families.set(sid, family)
     return {
-      accessToken: this.#issueAccess(sub, sid),
+      accessToken: this.#issueAccess(family, sid),
       refreshToken: this.#issueRefresh(sid),
       expiresIn: this.#options.accessTokenTtl,
     }
@@ -87,12 +96,16 @@ export class TokenStore {
   /**
    * Exchanges a refresh token. With rotation, the presented token is spent and a new one
    * issued in the same family; presenting a spent token again revokes the whole family.
+   * `jkt` is the thumbprint of the DPoP key the request proved (none for Bearer): it must be
+   * the family's. A mismatch is checked before reuse, and spends and revokes nothing, so
+   * whoever holds a stolen refresh token without the key can do no harm with it.
    */
-  refresh(refreshToken: string): RefreshOutcome {
+  refresh(refreshToken: string, jkt?: string): RefreshOutcome {
     const record = this.#refreshTokens.get(refreshToken)
     if (!record) return { ok: false, reason: 'unknown' }
     const family = this.#families.get(record.sid)
     if (!family || family.revoked) return { ok: false, reason: 'revoked' }
+    if (family.jkt !== jkt) return { ok: false, reason: 'key-mismatch' }
     if (record.spent) {
       // A spent token coming back means two parties hold this family's tokens; neither
       // can be trusted, so the whole family goes, as OAuth 2.0 Security BCP recommends.
@@ -100,7 +113,7 @@ export class TokenStore {
       return { ok: false, reason: 'reuse' }
     }
     if (record.expiresAt <= this.#options.now()) return { ok: false, reason: 'expired' }
-    const accessToken = this.#issueAccess(family.sub, record.sid)
+    const accessToken = this.#issueAccess(family, record.sid)
     const expiresIn = this.#options.accessTokenTtl
     if (!this.#options.rotateRefreshTokens) return { ok: true, tokens: { accessToken, expiresIn } }
     record.spent = true
@@ -141,11 +154,14 @@ export class TokenStore {
     return family && !family.revoked ? claims : null
   }
 
-  #issueAccess(sub: string, sid: string): string {
+  #issueAccess({ sub, jkt }: Family, sid: string): string {
     const iat = Math.floor(this.#options.now() / 1000)
     const jti = randomUUID()
     this.#accessSeq.set(jti, ++this.#seq)
-    return signJwt({ sub, iat, exp: iat + this.#options.accessTokenTtl, jti, sid }, this.#secret)
+    const exp = iat + this.#options.accessTokenTtl
+    const claims: AccessTokenClaims = { sub, iat, exp, jti, sid }
+    if (jkt !== undefined) claims.cnf = { jkt }
+    return signJwt(claims, this.#secret)
   }
 
   #issueRefresh(sid: string): string {

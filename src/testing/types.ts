@@ -25,6 +25,61 @@ export interface TestAuthServerOptions {
   rotateRefreshTokens?: boolean
   /** Port to listen on, on 127.0.0.1. Default 0: any free port. */
   port?: number
+  /**
+   * Turns on DPoP (RFC 9449): sender-constrained tokens. Absent (the default), the server
+   * speaks plain Bearer exactly as without this option. Present (even `{}`):
+   *
+   * - The token-issuing routes (`POST /auth/login`, `POST /auth/refresh`, both grants of
+   *   `POST /oauth/token`) require a `DPoP` header holding a proof for `POST` to
+   *   `${url}${path}`. A missing or invalid proof is 400
+   *   `{ error: 'invalid_dpop_proof', error_description }` on every one of them.
+   * - Issued tokens are bound to the proof's key: the access token carries
+   *   `cnf: { jkt }` (its RFC 7638 thumbprint, see {@link jwkThumbprint}), the answer says
+   *   `token_type: 'DPoP'` (`tokenType: 'DPoP'` on the JSON routes), and the session
+   *   family remembers the key: a refresh with a proof from another key is refused as
+   *   `invalid_grant` (`'DPoP key mismatch'`) with the refresh token left unspent, and
+   *   without a reuse detection, so a thief without the key cannot burn the session.
+   * - Protected `/api/*` routes require `Authorization: DPoP <token>` and a proof with
+   *   `htm` = the method, `htu` = `${url}${path}` and `ath` = the token's hash, signed by
+   *   the key the token is bound to. Answers: 401 `WWW-Authenticate: DPoP
+   *   error="invalid_token"` for a missing, bad, expired or revoked token or any other
+   *   scheme (Bearer included; checked first, so that a client refreshes); then 401
+   *   `DPoP error="invalid_dpop_proof"` for a missing, invalid, replayed or wrongly bound
+   *   proof; then, when nonces are required there, 401 `DPoP error="use_dpop_nonce"`.
+   * - CORS preflights allow the `DPoP` request header, and `DPoP-Nonce` is exposed.
+   *
+   * `POST /auth/logout` needs no proof.
+   */
+  dpop?: TestDpopOptions
+}
+
+/** The `dpop` option of {@link TestAuthServerOptions}. */
+export interface TestDpopOptions {
+  /**
+   * Where proofs must carry the server's current nonce (RFC 9449 §8, §9): `'token'` (the
+   * token-issuing routes), `'resource'` (protected `/api/*` routes), `'both'`, or `false`
+   * (default: nonces off). A proof without the current nonce is answered `use_dpop_nonce`
+   * (400 on token routes, 401 with `WWW-Authenticate` on resources) with the nonce in a
+   * `DPoP-Nonce` header. When on (any mode), every response except the control routes'
+   * carries `DPoP-Nonce: <current>`. The nonce changes only with
+   * {@link TestAuthServer.rotateDpopNonce}.
+   */
+  nonce?: 'resource' | 'token' | 'both' | false
+  /**
+   * Accepted `|now − iat|` of a proof, in seconds, on the server's clock (the `now` option).
+   * Default 60.
+   */
+  iatWindow?: number
+}
+
+/** Options of {@link TestAuthServer.login}. */
+export interface TestLoginOptions {
+  /**
+   * Binds the session to a DPoP key: the RFC 7638 thumbprint of its public key (see
+   * {@link jwkThumbprint}). Required when the server has the `dpop` option; refused when
+   * it has not.
+   */
+  jkt?: string
 }
 
 /**
@@ -39,7 +94,9 @@ export interface TestAuthServerCounters {
   logins: number
   /**
    * Refresh requests received: `POST /auth/refresh`, and `POST /oauth/token` with
-   * `grant_type=refresh_token` (counted on arrival, before holds and faults).
+   * `grant_type=refresh_token` (counted on arrival, before holds and faults). Each answered
+   * call is counted once more as a success, a failure or (with DPoP nonces) a
+   * `dpopNonceChallenges`.
    */
   refreshCalls: number
   /** Refresh calls that issued new tokens (also when an `afterRefresh` fault lost the answer). */
@@ -47,17 +104,35 @@ export interface TestAuthServerCounters {
   /**
    * Refresh calls that issued no tokens: rejections, bad requests and faults injected before
    * the refresh was processed. An `afterRefresh` fault is counted as what the server decided
-   * (a success, unless the token was rejected), since the refresh did happen.
+   * (a success, unless the token was rejected), since the refresh did happen. With DPoP, a
+   * refused proof and a key mismatch count here (like any other refused request); a nonce
+   * challenge does not: the client is expected to retry at once.
    */
   refreshFailures: number
   /** Times a spent refresh token came back and its family was revoked. */
   reuseDetections: number
-  /** Rejections sent from protected `/api/*` routes, including the soft 200-with-401 quirk. */
+  /**
+   * Token rejections sent from protected `/api/*` routes (`invalid_token`), including the
+   * soft 200-with-401 quirk. With DPoP, refused proofs and nonce challenges are not counted
+   * here but in `dpopProofsRefused` and `dpopNonceChallenges`.
+   */
   unauthorized: number
   /** Successful responses from protected routes. */
   protectedOk: number
   /** Requests received, preflights included, control routes excluded. */
   requests: number
+  /**
+   * DPoP only (present from 0 when the server has the `dpop` option, absent otherwise):
+   * `use_dpop_nonce` answers, from token routes and protected routes.
+   */
+  dpopNonceChallenges?: number
+  /**
+   * DPoP only: `invalid_dpop_proof` answers, from token routes and protected routes, replays
+   * included.
+   */
+  dpopProofsRefused?: number
+  /** DPoP only: proofs refused because their `jti` had been used before. */
+  dpopReplays?: number
 }
 
 /** One entry of {@link TestAuthServer.requests}. */
@@ -70,6 +145,8 @@ export interface LoggedRequest {
   query: string
   /** The `Authorization` header, when sent. */
   authorization?: string
+  /** The `DPoP` header (a proof), when sent. */
+  dpop?: string
   /** The raw body, when not empty. */
   body?: string
   /** Arrival time on the server's clock (ms). */
@@ -92,12 +169,17 @@ export interface TestAuthServer extends AsyncDisposable {
   close(): Promise<void>
   /**
    * Issues a session without HTTP, exactly as a successful login would (counted in
-   * `counters.logins`).
+   * `counters.logins`). With the `dpop` option, `options.jkt` is required and the session
+   * is bound to that key.
+   *
+   * @throws Error when `jkt` is missing with `dpop` on, given with `dpop` off, or not a
+   *   SHA-256 thumbprint (43 base64url characters).
    */
-  login(username?: string): TokenSet
+  login(username?: string, options?: TestLoginOptions): TokenSet
   /**
    * Returns the claims of `token` if the server would accept it on a protected route right
-   * now, else `null`.
+   * now, else `null`. A DPoP-bound token's claims include `cnf.jkt`; its proof is not
+   * part of this check.
    */
   verifyAccessToken(token: string): AccessTokenClaims | null
   /** Makes every access token issued so far invalid; tokens issued afterwards are valid. */
@@ -110,7 +192,8 @@ export interface TestAuthServer extends AsyncDisposable {
    * fail instead of answering: the token is spent, the new tokens are lost (a `'reset'` so
    * queued is a refresh answer lost on the network). Calls queue up: faults are consumed in the
    * order they were added. The fault is picked when the response is produced (after holds
-   * and delays), and only for well-formed refresh requests.
+   * and delays), and only for well-formed refresh requests (with the `dpop` option: ones
+   * whose proof was accepted, nonce included).
    */
   failNextRefresh(kind: RefreshFaultKind, options?: FailNextRefreshOptions): void
   /** Drops every queued refresh fault. Hung requests stay hung; see {@link releaseHung}. */
@@ -148,4 +231,26 @@ export interface TestAuthServer extends AsyncDisposable {
   readonly refreshInFlight: number
   /** The largest `refreshInFlight` seen since start or {@link resetCounters}. */
   readonly maxConcurrentRefreshes: number
+  /**
+   * The DPoP nonce proofs must carry where nonces are required (see
+   * {@link TestDpopOptions.nonce}); `undefined` when nonces are off.
+   */
+  readonly dpopNonce: string | undefined
+  /**
+   * Replaces the DPoP nonce and returns the new one. The old one is refused from now on,
+   * so the next proof that carries it gets a `use_dpop_nonce` challenge.
+   *
+   * @throws Error when nonces are off.
+   */
+  rotateDpopNonce(): string
+  /**
+   * The next protected request whose path starts with `pathPrefix` is answered 401
+   * `WWW-Authenticate: DPoP error="use_dpop_nonce"` with a new nonce (the nonce rotates),
+   * before its token is looked at, as a server that checks nonces first does. The request
+   * sent again after it (with the new nonce) is held until the returned handle's `release()`,
+   * so a test decides when it is answered. Releasing before the challenge cancels both.
+   *
+   * @throws Error when nonces are off.
+   */
+  challengeDpopNonce(pathPrefix: string): HoldHandle
 }

@@ -6,7 +6,8 @@ import type {
   InternalAxiosRequestConfig,
 } from 'axios'
 import type {} from '../axiosConfig.js'
-import { LoggedOutError } from '../errors.js'
+import { dpopRefusalOf } from '../dpop/nonces.js'
+import { DpopError, LoggedOutError } from '../errors.js'
 import { sameOrigin } from '../origin.js'
 import {
   type AbortSource,
@@ -17,6 +18,7 @@ import {
   redactUrl,
 } from '../queue.js'
 import { axiosUrl } from './axiosUrl.js'
+import type { RequestDpop } from './fetch.js'
 
 /** Carries the one-time replay marker from `replay()` to the request interceptor. */
 const REPLAY = 'authMachineReplay'
@@ -47,6 +49,10 @@ interface RequestState {
   sent?: Grant
   /** A replay: never replayed again. */
   replayed?: true
+  /** Sent again for a DPoP nonce: not again for another one. */
+  nonceRetried?: true
+  /** The DPoP proof made for this pass, and the method and URL it was made for. */
+  proof?: { htm: string; htu: string | undefined; value: string }
   /** The session's hold on a request inside a custom adapter. */
   held?: HeldRequest
 }
@@ -95,14 +101,22 @@ const ABORTED = Symbol('auth-machine aborted')
 const endedSession = () =>
   new LoggedOutError('The request was made in a session that has ended; it is not sent.')
 
-/** Serialised axios errors (`JSON.stringify(error)`) drop this header's value. */
-const REDACT = Object.freeze(['Authorization'])
+/** Serialised axios errors (`JSON.stringify(error)`) drop these headers' values. */
+const REDACT = Object.freeze(['Authorization', 'DPoP'])
 
 export interface AxiosTransportOptions {
   http: AxiosInstance
   queue: RequestQueue
   mayAttach: (config: InternalAxiosRequestConfig) => boolean
   isAuthFailure: (response: AxiosResponse) => boolean | Promise<boolean>
+  /** With DPoP: the proof for each request, and the nonces its answers carry. */
+  dpop?: RequestDpop | undefined
+}
+
+/** What a re-sent config is: a replay for a new token, a retry for a DPoP nonce, or both. */
+interface Resend {
+  replayed: boolean
+  nonceRetried: boolean
 }
 
 function describe(config: InternalAxiosRequestConfig): RequestDescription {
@@ -155,10 +169,29 @@ function isAxiosError(
   )
 }
 
-/** Removes `Authorization` in any spelling from a plain header object. */
-function deleteAuthorization(headers: Record<string, unknown>): void {
+/** Removes `Authorization` (and `DPoP`) in any spelling from a plain header object. */
+function deleteAuthorization(headers: Record<string, unknown>, dpop = false): void {
   for (const name of Object.keys(headers)) {
-    if (name.toLowerCase() === 'authorization') delete headers[name]
+    const lower = name.toLowerCase()
+    if (lower === 'authorization' || (dpop && lower === 'dpop')) delete headers[name]
+  }
+}
+
+/** A response header as a string, from `AxiosHeaders` or a plain object (custom adapters). */
+function responseHeader(response: AxiosResponse, name: string): string | undefined {
+  const headers = response.headers as
+    | (Record<string, unknown> & { get?: (name: string) => unknown })
+    | undefined
+  const value = typeof headers?.get === 'function' ? headers.get(name) : headers?.[name]
+  return typeof value === 'string' ? value : undefined
+}
+
+/** The method and URL a DPoP proof names for `config`, as axios will send it. */
+function proofTarget(config: InternalAxiosRequestConfig): { htm: string; htu: string | undefined } {
+  const url = axiosUrl(config)
+  return {
+    htm: (config.method ?? 'get').toUpperCase(),
+    htu: url === undefined ? undefined : url.split(/[?#]/, 1)[0],
   }
 }
 
@@ -173,13 +206,16 @@ function asList<T>(value: T | T[] | undefined): T[] {
  * interceptors and the send-time check.
  */
 export function attachAxios(options: AxiosTransportOptions): () => void {
-  const { http, queue, mayAttach, isAuthFailure } = options
+  const { http, queue, mayAttach, isAuthFailure, dpop } = options
+  const scheme = dpop ? 'DPoP' : 'Bearer'
   transports += 1
   const me = transports
   const clientTag = clientTagOf(queue)
   type Marked = TrackedConfig & { [STATE]?: RequestState }
-  // Markers this transport handed to replays (numbers: axios deep-copies objects it merges).
-  const replayMarkers = new Set<number>()
+  // Markers this transport handed to re-sends (numbers: axios deep-copies objects it merges).
+  const replayMarkers = new Map<number, Resend>()
+  // The DPoP proofs this transport wrote, so one re-sent on a pass without the token goes.
+  const proofsWritten = new Set<string>()
   // The header values this transport wrote, with the session epoch of each, so it can take
   // them back from a config another interceptor re-sends (retry libraries re-send
   // `error.config` as it is), and refuse to send another session's request.
@@ -208,6 +244,10 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
   const forget = (config: Marked) => {
     if (config[STATE]?.owner === me) delete config[STATE]
     if (epochOf(config) !== undefined) config.headers.delete('Authorization')
+    if (dpop) {
+      const proof = config.headers.get?.('DPoP')
+      if (typeof proof === 'string' && proofsWritten.has(proof)) config.headers.delete('DPoP')
+    }
     return config
   }
 
@@ -239,6 +279,20 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     }
     const value = headerOf(grant)
     const { headers } = config
+    if (state.proof) {
+      // The proof names the method and URL the request interceptor saw; code that ran since
+      // (an interceptor registered before this client's) moved the request. Signing is
+      // async, so no new proof can be made here: the request is not sent.
+      const now = proofTarget(config)
+      if (now.htm !== state.proof.htm || now.htu !== state.proof.htu) {
+        forget(config)
+        throw new DpopError(
+          'The request changed method or URL after its DPoP proof was made (an axios interceptor registered before the auth client changed it): it is not sent.',
+          'DPOP_PROOF_MISMATCH',
+        )
+      }
+      headers.set('DPoP', state.proof.value)
+    }
     // A plain property write when no Authorization header exists in any spelling: set()
     // normalises names and costs more than the rest of this check.
     if (headers.Authorization === undefined && headers.authorization === undefined) {
@@ -289,7 +343,7 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
   const headerOf = (grant: Grant): string => {
     if (grant === lastGrant) return lastValue
     lastGrant = grant
-    lastValue = `Bearer ${grant.token}`
+    lastValue = `${scheme} ${grant.token}`
     if (written.get(lastValue) !== grant.epoch) {
       // One entry per token, with the latest epoch it was written in (the same token may
       // come back in a later login); older ones only matter for configs being re-sent.
@@ -333,7 +387,11 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
   const checked = withCheck(defaultTransformers)
   http.defaults.transformRequest = checked
 
-  const attach = (config: Marked, grant: Grant | null, replayed: boolean) => {
+  const attach = (
+    config: Marked,
+    grant: Grant | null,
+    resend: Resend | undefined,
+  ): Marked | Promise<Marked> => {
     // A header of ours from an earlier send goes: only the send-time check writes one.
     if (!grant) return forget(config)
     // A request built in another session (re-sent by a retry library after a logout and a
@@ -343,20 +401,38 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     if (epoch !== undefined && epoch !== grant.epoch) throw endedSession()
     const { redact } = config
     if (!redact) config.redact = REDACT as string[]
-    else if (!redact.some((key) => key.toLowerCase() === 'authorization')) {
-      config.redact = [...redact, 'Authorization']
+    else {
+      const missing = REDACT.filter(
+        (name) => !redact.some((key) => key.toLowerCase() === name.toLowerCase()),
+      )
+      if (missing.length > 0) config.redact = [...redact, ...missing]
     }
     // Copied with the config on purpose: a re-send of it is known to belong to this session.
     config[EPOCH] = `${clientTag}:${grant.epoch}`
-    config[STATE] = replayed ? { owner: me, grant, replayed } : { owner: me, grant }
+    const state: RequestState = { owner: me, grant }
+    if (resend?.replayed) state.replayed = true
+    if (resend?.nonceRetried) state.nonceRetried = true
+    config[STATE] = state
     config.transformRequest = withCheck(config.transformRequest)
+    return dpop ? withProof(config, state, dpop) : config
+  }
+  // Signed here, where waiting is allowed: the send-time check is synchronous.
+  const withProof = async (config: Marked, state: RequestState, dpop: RequestDpop) => {
+    const { htm, htu } = proofTarget(config)
+    // No URL axios could send to: the request fails in axios, with no proof needed.
+    if (htu === undefined) return config
+    const value = await dpop.proofFor(state.grant, htm, htu)
+    if (proofsWritten.size >= 256)
+      proofsWritten.delete(proofsWritten.values().next().value as string)
+    proofsWritten.add(value)
+    state.proof = { htm, htu, value }
     return config
   }
 
-  const authorizeLater = async (config: InternalAxiosRequestConfig, replayed: boolean) => {
+  const authorizeLater = async (config: InternalAxiosRequestConfig, resend: Resend | undefined) => {
     try {
       const grant = await queue.acquire(describe(config), abortSourceOf(config))
-      return attach(config, grant, replayed)
+      return await attach(config, grant, resend)
     } catch (error) {
       if (error === ABORTED) return forget(config)
       throw error
@@ -370,16 +446,16 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     // from an earlier pass is decided afresh here.
     delete config[STATE]
     const marker = config[REPLAY]
-    let replayed = false
     // Only this transport's own markers are consumed (another client on the instance must
     // still find its own), and removed, so a config copied from `error.config` is no replay.
-    if (marker !== undefined && replayMarkers.delete(marker)) {
+    const resend = marker === undefined ? undefined : replayMarkers.get(marker)
+    if (marker !== undefined && resend) {
+      replayMarkers.delete(marker)
       delete config[REPLAY]
-      replayed = true
     }
     if (config.skipAuth || !mayAttach(config)) return forget(config)
     const grant = queue.tryAcquire()
-    return grant === undefined ? authorizeLater(config, replayed) : attach(config, grant, replayed)
+    return grant === undefined ? authorizeLater(config, resend) : attach(config, grant, resend)
   })
 
   /** The token a response's request carried, if this response may prove it wrong. */
@@ -397,29 +473,78 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     return requested !== undefined && sameOrigin(url, requested) ? sent : undefined
   }
 
-  async function replay(response: AxiosResponse, grant: Grant): Promise<AxiosResponse> {
+  /**
+   * Sends `response`'s request again once the machine lets it go: a replay after a 401 for
+   * its token (`rejected`), or a retry with the nonce a DPoP server asked for.
+   */
+  async function resend(
+    response: AxiosResponse,
+    grant: Grant,
+    kind: 'replay' | 'nonce',
+  ): Promise<AxiosResponse> {
     const config = response.config
+    const state = (config as Marked)[STATE]
+    const abort = abortSourceOf(config)
     try {
-      await queue.rejected(describe(config), grant, abortSourceOf(config))
+      if (kind === 'replay') await queue.rejected(describe(config), grant, abort)
+      else await queue.nonceChallenged(describe(config), grant, abort)
     } catch (error) {
       if (error !== ABORTED) throw error
     }
     // The request interceptor authorises it again, or not if the session ended meanwhile.
     // An aborted request goes the same way: axios rejects it before it is sent.
     const headers = { ...(config.headers.toJSON?.() ?? config.headers) } as Record<string, unknown>
-    deleteAuthorization(headers)
+    deleteAuthorization(headers, dpop !== undefined)
     replaysSent += 1
     const marker = replaysSent
-    replayMarkers.add(marker)
+    replayMarkers.set(
+      marker,
+      kind === 'replay'
+        ? { replayed: true, nonceRetried: false }
+        : { replayed: state?.replayed === true, nonceRetried: true },
+    )
     return http.request({ ...config, headers, [REPLAY]: marker } as TrackedConfig)
+  }
+
+  /**
+   * A DPoP server's verdict on the proof, not the token: remembered nonce first, then a
+   * `use_dpop_nonce` 401 (with a nonce) is sent once more. `undefined`: not a DPoP matter.
+   */
+  const dpopVerdict = (response: AxiosResponse, no: () => Outcome): Outcome | undefined => {
+    if (!dpop) return undefined
+    const config = response.config as Marked | undefined
+    const state = config?.[STATE]
+    if (!config || state?.owner !== me || !state.sent) return undefined
+    const requested = axiosUrl(config)
+    const url = finalUrl(response) ?? requested
+    // Another origin a redirect led to: its nonces and its verdicts are not this server's.
+    if (url === undefined || requested === undefined || !sameOrigin(url, requested)) {
+      return undefined
+    }
+    const nonce = responseHeader(response, 'dpop-nonce')
+    dpop.learn(url, nonce)
+    const refusal = dpopRefusalOf(responseHeader(response, 'www-authenticate'))
+    if (refusal === undefined) return undefined
+    if (
+      refusal === 'use_dpop_nonce' &&
+      response.status === 401 &&
+      typeof nonce === 'string' &&
+      !state.nonceRetried &&
+      !(detached && !queue.isDisposed())
+    ) {
+      return resend(response, state.sent, 'nonce')
+    }
+    return no()
   }
 
   // The predicate may be async; a plain boolean answer keeps the response path synchronous.
   type Outcome = AxiosResponse | Promise<AxiosResponse>
   const verdict = (response: AxiosResponse, no: () => Outcome): Outcome => {
+    const refused = dpopVerdict(response, no)
+    if (refused !== undefined) return refused
     const grant = provable(response)
     if (!grant) return no()
-    const yes = () => replay(response, grant)
+    const yes = () => resend(response, grant, 'replay')
     const answer = isAuthFailure(response)
     if (answer === true) return yes()
     if (answer === false) return no()

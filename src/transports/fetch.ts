@@ -1,3 +1,4 @@
+import { dpopRefusalOf } from '../dpop/nonces.js'
 import { LoggedOutError } from '../errors.js'
 import { type OriginPolicy, pageBases, sameOrigin } from '../origin.js'
 import {
@@ -25,6 +26,16 @@ export interface FetchTransportOptions {
   fetch: typeof globalThis.fetch | undefined
   /** Called once, on the first request, when no origin may receive the token at all. */
   unconfigured?: () => void
+  /** With DPoP: the proof for each request, and the nonces its answers carry. */
+  dpop?: RequestDpop | undefined
+}
+
+/** What a transport needs of DPoP. */
+export interface RequestDpop {
+  /** The `DPoP` header for sending `grant`'s token with `method` to `url` (absolute). */
+  proofFor(grant: Grant, method: string, url: string): Promise<string>
+  /** Remembers the `DPoP-Nonce` of a response from `url`. */
+  learn(url: string, header: string | null | undefined): void
 }
 
 const endedSession = () =>
@@ -71,6 +82,15 @@ function abortSourceOf(signal: AbortSignal | null | undefined): AbortSource | un
       return () => signal.removeEventListener('abort', listener)
     },
     error: () => signal.reason,
+  }
+}
+
+/** `url` resolved as fetch resolves it (against the page, in browsers). */
+function resolved(url: string): string {
+  try {
+    return new URL(url, pageBases()[0]).href
+  } catch {
+    return url
   }
 }
 
@@ -176,13 +196,23 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
         : undefined
     const replayable = ownBody ? isReplayable(body) : true
 
+    const { dpop } = options
+    // The method and URL as fetch resolves them: what the proof's `htm` and `htu` name.
+    const method = dpop ? describe().method : ''
+    const absolute = dpop ? resolved(url) : url
+
     // With a `fetch` option, the app's own code stands between this line and the network:
     // the session's signal goes along, so a wrapper that holds the request (a rate limiter,
     // a CSRF step) while the user logs out then sends nothing with the token. The platform's
     // fetch sends at once, and a request already sent is left to finish.
     const sendWithToken = async (to: Request | string, token: Grant): Promise<Response> => {
       const headers = new Headers(rest?.headers ?? request?.headers)
-      headers.set('Authorization', `Bearer ${token.token}`)
+      if (dpop) {
+        headers.set('Authorization', `DPoP ${token.token}`)
+        headers.set('DPoP', await dpop.proofFor(token, method, absolute))
+        // Signing waited: the session may have ended meanwhile.
+        if (!queue.isLive(token.epoch)) throw endedSession()
+      } else headers.set('Authorization', `Bearer ${token.token}`)
       if (!options.fetch) return send(to, { ...rest, headers })
       const held = queue.hold(token.epoch, signal)
       try {
@@ -191,24 +221,58 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
         held.release()
       }
     }
-    const response = await sendWithToken(target, grant)
-    // A 401 from another origin a redirect led to never saw the token: it proves nothing.
-    const reached = !response.redirected || sameOrigin(response.url, url, pageBases()[0])
-    if (!reached || !(await failed(response, abort))) {
-      discard(copy)
-      return response
+    // A Request body is read by each send: each send after the first takes the spare copy,
+    // leaving a copy of it for the next.
+    let spare = copy
+    const nextTarget = () => {
+      const to = spare ?? target
+      spare = spare?.clone()
+      return to
     }
-    if (!replayable) {
-      // The refresh still happens, for the caller's own retry and every later request.
-      queue.rejected(describe(), grant).catch(() => undefined)
-      return response
+    let response = await sendWithToken(target, grant)
+    let replayed = false
+    let nonceRetried = false
+    for (;;) {
+      // A 401 from another origin a redirect led to never saw the token: it proves nothing.
+      const reached = !response.redirected || sameOrigin(response.url, url, pageBases()[0])
+      const refusal =
+        dpop && reached ? dpopRefusalOf(response.headers.get('www-authenticate')) : undefined
+      if (dpop && reached) dpop.learn(absolute, response.headers.get('dpop-nonce'))
+      if (refusal !== undefined) {
+        // The server wants a fresh nonce (or found the proof wrong): the token was not
+        // judged, so this is never a refresh. A nonce challenge goes once more with the
+        // nonce, if the machine says the request's session is still the one.
+        const retry =
+          refusal === 'use_dpop_nonce' &&
+          response.status === 401 &&
+          !nonceRetried &&
+          replayable &&
+          response.headers.get('dpop-nonce') !== null
+        if (!retry) break
+        nonceRetried = true
+        discard(response)
+        await queue.nonceChallenged(describe(), grant, abort)
+      } else {
+        if (replayed || !reached || !(await failed(response, abort))) break
+        if (!replayable) {
+          // The refresh still happens, for the caller's own retry and every later request.
+          queue.rejected(describe(), grant).catch(() => undefined)
+          return response
+        }
+        replayed = true
+        // A replay may meet a nonce challenge of its own.
+        nonceRetried = false
+        discard(response)
+        await queue.rejected(describe(), grant, abort)
+      }
+      let next = queue.tryAcquire()
+      if (next === undefined) next = await queue.acquire(describe(), abort)
+      // Never replayed under another session: a logout (and maybe a new login) came between.
+      if (!next || next.epoch !== grant.epoch) throw endedSession()
+      grant = next
+      response = await sendWithToken(nextTarget(), grant)
     }
-    discard(response)
-    await queue.rejected(describe(), grant, abort)
-    let next = queue.tryAcquire()
-    if (next === undefined) next = await queue.acquire(describe(), abort)
-    // Never replayed under another session: a logout (and maybe a new login) came between.
-    if (!next || next.epoch !== grant.epoch) throw endedSession()
-    return sendWithToken(copy ?? target, next)
+    discard(spare)
+    return response
   }
 }

@@ -22,7 +22,7 @@ import {
   type TestAuthServer,
   type TokenSet,
 } from '../../src/testing/index.js'
-import { refreshAt, signInAt } from '../helpers.js'
+import { dpopRefreshAt, dpopSignInAt, refreshAt, signInAt } from '../helpers.js'
 import {
   ACCESS_TTL_SECONDS,
   MODEL_START,
@@ -65,6 +65,8 @@ interface Tracked {
   /** A probe parked at the server, to be answered 401 when the path says. */
   hold?: HoldHandle
   held: boolean
+  /** A probe a DPoP nonce challenge sent back: its second send is parked at the server. */
+  challenged?: true
 }
 
 let channels = 0
@@ -268,6 +270,8 @@ export interface FaultOffsets {
  * - `TOKEN_NEEDED`: a request while refreshing, or after the device slept past expiry;
  * - `TOKEN_REJECTED`: a probe request sent with that generation's token and parked at the
  *   server (`hold`), answered 401 when the path says (expired, or a stale generation);
+ * - `NONCE_CHALLENGED` (with `dpopKey`): such a probe answered with a DPoP nonce challenge
+ *   (`challengeDpopNonce`); the request the client sends again is parked at the server;
  * - `REQUEST_ABORTED`: the `AbortController` of the oldest queued request;
  * - `SESSION_SYNCED` / `SESSION_ENDED`: another tab (the same `crossTab` channel) or another process (the same Redis key) refreshes or logs
  *   in / out;
@@ -284,6 +288,7 @@ export async function runOnClient(
   offsets: FaultOffsets = { rejected: 0, transient: 0 },
   transport: Transport = 'axios',
   elsewhere: Elsewhere = { kind: 'tabs' },
+  dpopKey?: CryptoKeyPair,
 ): Promise<ClientRun> {
   const faults = { ...offsets }
   const clock: SleepableClock = createSleepableClock(MODEL_START)
@@ -291,7 +296,10 @@ export async function runOnClient(
     now: clock.now,
     accessTokenTtl: ACCESS_TTL_SECONDS,
     refreshTokenTtl: REFRESH_TTL_SECONDS,
+    ...(dpopKey ? { dpop: { nonce: 'resource' } } : {}),
   })
+  // One key for this client and the others: tabs and processes share the app's key pair.
+  const dpop = dpopKey ? { dpop: { keyPair: dpopKey } } : {}
   const conditions = createConditions()
   const log = createTransitionLog(conditions.notify)
   const others = otherClients(elsewhere)
@@ -305,7 +313,15 @@ export async function runOnClient(
       restoring
         ? new Promise<TokenSet>((resolve) => {
             restore = resolve
-          }).then((tokens) => sessionFromTokens(tokens, clock.now()))
+          }).then((tokens) =>
+            sessionFromTokens(
+              tokens,
+              clock.now(),
+              undefined,
+              'INVALID_SESSION',
+              dpopKey ? 'DPoP' : 'Bearer',
+            ),
+          )
         : null,
     set: (session) => stored.set(session),
     remove: () => stored.remove(),
@@ -318,7 +334,8 @@ export async function runOnClient(
     refreshTimeout: MODEL_TIMING.refreshTimeout,
     retry: MODEL_TIMING.retry,
     onWarning: (message) => warnings.push(message),
-    refresh: refreshAt(server.url),
+    refresh: dpopKey ? dpopRefreshAt(server.url) : refreshAt(server.url),
+    ...dpop,
   })
   const { auth, pathOf } = client
   log.follow(auth.actor)
@@ -355,8 +372,8 @@ export async function runOnClient(
     return request
   }
 
-  /** The app's own login call, to the server's login route. */
-  const signIn = () => signInAt(server.url)
+  /** The app's own login call, to the server's login route (with a proof, for DPoP). */
+  const appSignIn = () => (dpopKey ? dpopSignInAt(server.url, auth.dpop) : signInAt(server.url))
 
   /**
    * Another tab's or process's news, as it reaches this one: a refreshed session, of this
@@ -365,9 +382,11 @@ export async function runOnClient(
   const refreshedElsewhere = async (signIn: 'same' | 'other'): Promise<void> => {
     const current = auth.actor.getSnapshot().context.session ?? lastHeld
     const session = sessionFromTokens(
-      await signInAt(server.url),
+      await appSignIn(),
       clock.now(),
       signIn === 'same' ? current : undefined,
+      'INVALID_SESSION',
+      dpopKey ? 'DPoP' : 'Bearer',
     )
     await others.refreshed(session, current?.accessToken, clock.now, signIn)
   }
@@ -379,6 +398,7 @@ export async function runOnClient(
       clock: { now: clock.now, setTimeout: () => 0, clearTimeout: () => undefined },
       onWarning: (message) => warnings.push(message),
       refresh: () => Promise.reject(new Error('the other tab does not refresh in these paths')),
+      ...dpop,
     }).auth
 
   // Server events re-check what the steps wait for, as snapshots and settlements do.
@@ -407,6 +427,19 @@ export async function runOnClient(
   // before the next generation is issued.
   const expireBefore = new Set<number>()
   for (const step of steps) {
+    if (step.machineEvent?.type === 'NONCE_CHALLENGED') {
+      // The probe carried the current token, or the last one of the epoch it names.
+      const { epoch, request } = step.machineEvent
+      const { context } = step.before.snapshot
+      const generation =
+        epoch === context.epoch
+          ? context.generation
+          : step.before.held.filter((h) => h.epoch === epoch).at(-1)?.generation
+      if (generation === undefined) throw new Error(`no token of epoch ${epoch} was held`)
+      const created = creationOf(steps, generation)
+      probesAfter.set(created, [...(probesAfter.get(created) ?? []), request.url])
+      continue
+    }
     if (step.machineEvent?.type !== 'TOKEN_REJECTED') continue
     const { generation, request } = step.machineEvent
     const created = creationOf(steps, generation)
@@ -433,9 +466,9 @@ export async function runOnClient(
       case SLEEP:
         return clock.sleep(step.delta)
       case 'LOGIN':
-        return auth.login(await signIn())
+        return auth.login(await appSignIn())
       case 'RESTORED':
-        return restore(await signIn())
+        return restore(await appSignIn())
       case 'LOGOUT':
         return auth.logout()
       case 'WAKE':
@@ -450,6 +483,23 @@ export async function runOnClient(
         if (event.generation === 'current') server.expireAccessTokens()
         probe.held = false
         return probe.hold.release()
+      }
+      case 'NONCE_CHALLENGED': {
+        if (machineEvent?.type !== 'NONCE_CHALLENGED') return
+        const probe = tracked.get(machineEvent.request.url)
+        if (!probe?.hold) throw new Error(`no probe was sent for ${machineEvent.request.url}`)
+        const parked = probe.hold
+        // The server asks for a new nonce; what the client sends again waits at the server.
+        probe.hold = server.challengeDpopNonce(probe.url)
+        probe.challenged = true
+        // Sent again only for this session: at once, or after the refresh that runs.
+        probe.held = event.generation === 'current'
+        parked.release()
+        if (step.before.snapshot.matches('authenticated') && event.generation === 'current') {
+          await transitionTaken()
+          await watchdog(probe.hold.untilWaiting(1), `${probe.url} sent again with the nonce`)
+        }
+        return
       }
       case 'REQUEST_ABORTED': {
         const first = step.before.snapshot.context.queue[0]
@@ -536,8 +586,15 @@ export async function runOnClient(
     )
   }
 
-  function expectOutcome(url: string, outcome: 'released' | string, where: string): void {
+  async function expectOutcome(url: string, outcome: 'released' | string, where: string) {
     const request = tracked.get(url)
+    if (outcome === 'released' && request?.challenged && request.hold) {
+      // Sent again with the nonce, and parked at the server until the end of the path.
+      await watchdog(request.hold.untilWaiting(1), `${url} sent again with the nonce`)
+      expect(request.settled, `${where}: ${url} waits at the server`).toBe(0)
+      return
+    }
+    if (request?.challenged) request.held = false
     expect(request?.settled, `${where}: ${url} settled once`).toBe(1)
     const ended = request?.outcome
     const status = ended && 'status' in ended ? ended.status : undefined
@@ -630,11 +687,13 @@ export async function runOnClient(
       // error class of the machine's code.
       for (const emitted of step.emitted) {
         if (emitted.type === 'requestsReleased') {
-          for (const id of emitted.ids) expectOutcome(urlOf.get(id) ?? id, 'released', where)
+          for (const id of emitted.ids) {
+            await expectOutcome(urlOf.get(id) ?? id, 'released', where)
+          }
         }
         if (emitted.type === 'requestsRejected') {
           for (const id of emitted.ids) {
-            expectOutcome(urlOf.get(id) ?? id, emitted.error.code, where)
+            await expectOutcome(urlOf.get(id) ?? id, emitted.error.code, where)
           }
         }
       }

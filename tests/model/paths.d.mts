@@ -41,6 +41,7 @@ export type ModelEvent =
         | 'xstate.done.actor.refresh'
     }
   | { type: 'TOKEN_REJECTED'; generation: 'current' | 'older' | 'otherEpoch' }
+  | { type: 'NONCE_CHALLENGED'; generation: 'current' | 'otherEpoch' }
   /** Another tab's session: a refresh of this sign-in, or another sign-in. */
   | { type: 'SESSION_SYNCED'; signIn: 'same' | 'other' }
   | { type: 'xstate.error.actor.refresh'; failure: 'rejected' | 'transient' }
@@ -139,4 +140,6 @@ export declare function createAuthModel(options: {
   configureAuthMachine: (timing?: Partial<MachineTiming>) => AuthMachine
   profile?: Profile
   crossTab?: boolean
+  /** The client uses DPoP: servers may challenge its requests for a nonce. */
+  dpop?: boolean
 }): AuthModel

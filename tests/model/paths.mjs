@@ -122,6 +122,8 @@ export function formatEvent(event) {
       return `refresh.error(${event.failure})`
     case 'TOKEN_REJECTED':
       return `TOKEN_REJECTED(${event.generation})`
+    case 'NONCE_CHALLENGED':
+      return `NONCE_CHALLENGED(${event.generation})`
     case 'REFRESH_ANSWERED':
       return 'REFRESH_ANSWERED(late)'
     case 'SESSION_SYNCED':
@@ -188,8 +190,15 @@ function nextCall(call, actions, event, now, generation, sent) {
  * - `'client'`: only what `createAuthClient` can be made to send by an app, a server and
  *   another tab (e.g. `TOKEN_NEEDED` only while refreshing or once the token has expired on
  *   the client's clock, `TOKEN_REJECTED` only for a generation the client has had).
+ *   `NONCE_CHALLENGED` (a DPoP server asking for a nonce) only with `dpop`: a Bearer client
+ *   is never challenged.
  */
-export function createAuthModel({ configureAuthMachine, profile = 'machine', crossTab = true }) {
+export function createAuthModel({
+  configureAuthMachine,
+  profile = 'machine',
+  crossTab = true,
+  dpop = false,
+}) {
   const client = profile === 'client'
   const clock = { now: MODEL_START }
   const machine = configureAuthMachine({
@@ -235,6 +244,14 @@ export function createAuthModel({ configureAuthMachine, profile = 'machine', cro
           type: 'TOKEN_REJECTED',
           request: request(state, seq, 'probe'),
           generation: held?.generation ?? context.generation,
+          epoch: held?.epoch ?? context.epoch,
+        }
+      }
+      case 'NONCE_CHALLENGED': {
+        const held = heldGeneration(state, event.generation)
+        return {
+          type: 'NONCE_CHALLENGED',
+          request: request(state, seq, 'nonce'),
           epoch: held?.epoch ?? context.epoch,
         }
       }
@@ -419,6 +436,17 @@ export function createAuthModel({ configureAuthMachine, profile = 'machine', cro
     }
     if (heldGeneration(state, 'otherEpoch')) {
       candidates.push({ type: 'TOKEN_REJECTED', generation: 'otherEpoch' })
+    }
+    // A nonce challenge answers a request that carried a token: one of this session, or of
+    // one that has ended since (then it is not sent again). The client sends it again at
+    // once while its token is usable, which asks nothing of the machine: not once expired.
+    if (!client || dpop) {
+      if (!client || refreshing || (authenticated && !expired)) {
+        candidates.push({ type: 'NONCE_CHALLENGED', generation: 'current' })
+      }
+      if (heldGeneration(state, 'otherEpoch')) {
+        candidates.push({ type: 'NONCE_CHALLENGED', generation: 'otherEpoch' })
+      }
     }
     if (context.queue.length > 0) candidates.push({ type: 'REQUEST_ABORTED' })
     if (!client || crossTab) {

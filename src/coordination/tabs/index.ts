@@ -1,6 +1,8 @@
+import { memoryKeyStore } from '../../dpop/keys.js'
 import type { Coordinator } from '../types.js'
 import { type CrossTabOptions, createCrossTab } from './crossTab.js'
 import { crossTabName, releaseCrossTabName } from './scope.js'
+import { openKeyStore } from './sharedRecord.js'
 
 /**
  * The browser driver: the tabs of one profile share a session. One refresh per expiry under
@@ -21,6 +23,8 @@ export function tabsCoordinator(options: CrossTabOptions = {}): Coordinator {
         const session = context.current()
         if (session) tabs.tell({ type: 'session', reason: 'login', session })
       })
+      // Without IndexedDB the key stays in this tab: the others then cannot sign (documented).
+      const dpopKeys = openKeyStore(name) ?? memoryKeyStore()
       return {
         async restore(stored) {
           // Without one, the open tabs answer with theirs, which arrives as a message.
@@ -30,8 +34,10 @@ export function tabsCoordinator(options: CrossTabOptions = {}): Coordinator {
         announce: (message) => tabs.announce(message, context.now()),
         refresh: (current, startedAt, signal, refresh, ended) =>
           tabs.refresh(current, startedAt, signal, refresh, ended),
+        dpopKeys,
         close() {
           tabs.close()
+          dpopKeys.close?.()
           releaseCrossTabName(name, context.attachTo)
         },
       }
