@@ -12,6 +12,7 @@ interface TabApi {
   block(on: boolean): void
   login(): Promise<void>
   logout(): Promise<void>
+  key(): Promise<{ jkt: string; extractable: boolean }>
   fire(n: number): Promise<{ ok: number; errors: string[] }>
 }
 declare global {
@@ -56,7 +57,7 @@ afterEach(async () => {
 async function openTabs(via: Transport, count: number, storage = 'memory', query = '') {
   transport = via
   sent = new Set()
-  server = await createTestAuthServer()
+  server = await createTestAuthServer(query.includes('dpop=1') ? { dpop: { nonce: 'both' } } : {})
   context = await browser.newContext()
   const tabs: Page[] = []
   for (let i = 0; i < count; i += 1) tabs.push(await openTab(storage, query))
@@ -201,5 +202,57 @@ describe.each<Transport>(['axios', 'fetch'])('across tabs, in Chromium, through 
     expect(server.counters.refreshCalls).toBe(1)
     const warnings = await tabs[0]?.evaluate(() => window.tab.warnings)
     expect(warnings?.join('\n')).toMatch(/storage\.(get|set)\(\) failed/)
+  })
+})
+
+describe.each<Transport>(['axios', 'fetch'])('DPoP across tabs, in Chromium, through %s', (via) => {
+  const keys = (tabs: Page[]) =>
+    Promise.all(tabs.map((tab) => tab.evaluate(() => window.tab.key())))
+
+  it('4 tabs sign with one non-extractable key from IndexedDB: 1 refresh per expiry, every request verified', async () => {
+    const tabs = await openTabs(via, 4, 'memory', '&dpop=1')
+    await signInAll(tabs)
+    const signedIn = await keys(tabs)
+    expect(new Set(signedIn.map((k) => k.jkt)).size).toBe(1)
+    expect(signedIn.every((k) => !k.extractable)).toBe(true)
+
+    for (let round = 1; round <= 3; round += 1) {
+      server.rotateDpopNonce()
+      server.expireAccessTokens()
+      const results = await fireAll(tabs, 5)
+      for (const result of results) expect(result).toEqual({ ok: 5, errors: [] })
+      expect(server.counters.refreshSuccesses).toBe(round)
+    }
+    expect(server.counters).toMatchObject({ reuseDetections: 0, dpopProofsRefused: 0 })
+    // Every protected request went as DPoP, with a proof the server verified.
+    const api = server.requests.filter((r) => r.path === '/api/resource' && r.method === 'GET')
+    expect(api.length).toBeGreaterThanOrEqual(60)
+    expect(api.every((r) => r.authorization?.startsWith('DPoP ') && r.dpop)).toBe(true)
+  })
+
+  it('logout in one tab deletes the key everywhere; the next sign-in, from another tab, makes a new one', async () => {
+    const tabs = await openTabs(via, 3, 'memory', '&dpop=1')
+    await signInAll(tabs)
+    const [before] = await keys(tabs)
+    await tabs[1]?.evaluate(() => window.tab.logout())
+    await Promise.all(tabs.map((tab) => untilState(tab, 'loggedOut')))
+
+    await tabs[2]?.evaluate(() => window.tab.login())
+    await Promise.all(tabs.map((tab) => untilState(tab, 'authenticated')))
+    const after = await keys(tabs)
+    expect(new Set(after.map((k) => k.jkt)).size).toBe(1)
+    expect(after[0]?.jkt).not.toBe(before?.jkt)
+    const results = await fireAll(tabs, 2)
+    for (const result of results) expect(result).toEqual({ ok: 2, errors: [] })
+  })
+
+  it('a tab opened later gets the session and its key from the open tabs', async () => {
+    const tabs = await openTabs(via, 2, 'memory', '&dpop=1')
+    await signInAll(tabs)
+    const late = await openTab('memory', '&dpop=1')
+    await untilState(late, 'authenticated')
+    expect(await late.evaluate(() => window.tab.fire(3))).toEqual({ ok: 3, errors: [] })
+    expect((await keys([late]))[0]?.jkt).toBe((await keys(tabs))[0]?.jkt)
+    expect(server.counters.refreshCalls).toBe(0)
   })
 })

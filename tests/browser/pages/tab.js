@@ -1,5 +1,6 @@
 // One "tab" of an app using the built library. The test drives it through `window.tab`.
 // Query: ?api=<token server origin>&storage=memory|local|throwing&degrade=1&transport=axios|fetch
+//        &dpop=1 (DPoP: a made key shared by the tabs; sign-in and refresh through `dpop.fetch`)
 //
 // transport=axios: the `auth-machine` entry protects an axios instance. transport=fetch: the
 // axios-free `auth-machine/fetch` entry and `auth.fetch`, with axios never loaded, as a
@@ -9,6 +10,7 @@ const params = new URLSearchParams(location.search)
 const api = params.get('api')
 const storageKind = params.get('storage') ?? 'memory'
 const transport = params.get('transport') ?? 'axios'
+const dpop = params.get('dpop') === '1'
 
 if (storageKind === 'throwing') {
   // Storage that fails as in a full quota or a locked-down profile.
@@ -36,13 +38,28 @@ const auth = net.createAuthClient({
   attachTo: [api],
   ...(storageKind === 'memory' ? {} : { storage: net.localStorageSession() }),
   onWarning: (message) => warnings.push(message),
-  refresh: async (session, { signal }) => {
+  ...(dpop ? { dpop: true } : {}),
+  refresh: async (session, context) => {
     tab.refreshCalls += 1
     // Simulates a tab that stalls (or dies) while it holds the refresh lock.
     if (blockRefresh) await new Promise(() => undefined)
-    return net.post(`${api}/auth/refresh`, { refreshToken: session.refreshToken }, signal)
+    const body = { refreshToken: session.refreshToken }
+    if (context.dpop) return dpopPost(context.dpop, `${api}/auth/refresh`, body, context.signal)
+    return net.post(`${api}/auth/refresh`, body, context.signal)
   },
 })
+
+/** A raw call to the token server with a DPoP proof (`dpop.fetch` answers nonce challenges). */
+async function dpopPost(handle, url, body, signal) {
+  const response = await handle.fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal,
+  })
+  if (!response.ok) throw Object.assign(new Error('refused'), { status: response.status })
+  return response.json()
+}
 
 const top = () => {
   const value = auth.actor.getSnapshot().value
@@ -61,7 +78,17 @@ const tab = {
     blockRefresh = on
   },
   async login() {
-    auth.login(await net.post(`${api}/auth/login`, { username: 'ada', password: 'secret' }))
+    const credentials = { username: 'ada', password: 'secret' }
+    auth.login(
+      dpop
+        ? await dpopPost(auth.dpop, `${api}/auth/login`, credentials)
+        : await net.post(`${api}/auth/login`, credentials),
+    )
+  },
+  /** The DPoP key this tab would sign with now, and whether its private half can leave. */
+  async key() {
+    const pair = await auth.dpop.keyPair()
+    return { jkt: await auth.dpop.thumbprint(), extractable: pair.privateKey.extractable }
   },
   logout: () => auth.logout(),
   /** Fires `n` protected GETs at once: `ok` counts 2xx answers, `errors` names the rest. */
