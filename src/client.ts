@@ -15,6 +15,7 @@ import type { CrossTabOptions } from './coordination/tabs/crossTab.js'
 import { tabsCoordinator } from './coordination/tabs/index.js'
 import type { Coordination, Coordinator, CoordinatorMessage } from './coordination/types.js'
 import {
+  assertBoundTo,
   createDpop,
   type Dpop,
   type DpopHandle,
@@ -28,7 +29,7 @@ import { createPersistence } from './persistence.js'
 import { createProcessClock } from './processClock.js'
 import { createRequestQueue, type RequestQueue } from './queue.js'
 import { createRefresher, defaultIsRefreshRejected, type RefreshFunction } from './refresh.js'
-import { jwtClaimsOf, sessionFromTokens, type TokenResponse } from './session.js'
+import { sessionFromTokens, type TokenResponse } from './session.js'
 import { memorySession, type TokenStorage } from './storage.js'
 import { type AuthFetch, createAuthFetch } from './transports/fetch.js'
 import { listenForWake } from './wake.js'
@@ -82,8 +83,15 @@ export interface AuthClientOptions {
    * show `[redacted]`, and actor refs are stand-ins with no path to the real actors.
    */
   inspect?: ((event: InspectionEvent) => void) | Observer<InspectionEvent>
-  /** Called by `logout()` to revoke the session at the server; failures are reported, not thrown. */
-  revoke?: (session: Readonly<Session>, context: { signal: AbortSignal }) => Promise<void>
+  /**
+   * Called by `logout()` to revoke the session at the server; failures are reported, not
+   * thrown. With `dpop`, `context.dpop` signs with the ended session's key, which is deleted
+   * once `revoke` has settled.
+   */
+  revoke?: (
+    session: Readonly<Session>,
+    context: { signal: AbortSignal; dpop?: DpopHandle },
+  ) => Promise<void>
   /** Receives warnings (storage failures, discarded sessions). Default: `console.warn`. */
   onWarning?: (message: string) => void
   /**
@@ -191,20 +199,23 @@ function coordinatorOf(options: AuthClientOptions): Coordinator | undefined {
  * Binds the key the sign-in used to the new session, refusing tokens that cannot be this
  * client's: no key was used here, or the token names another key (`cnf.jkt`).
  */
-function bindKey(dpop: Dpop, session: Session): Promise<void> {
+function bindKey(dpop: Dpop, session: Session, replacing: string | undefined): Promise<void> {
   const jkt = dpop.keys.currentThumbprint()
   if (jkt === undefined) {
     throw new InvalidSessionError(
       'The `dpop` option is on, but no DPoP key of this client was used to sign in: make the token request with `auth.dpop` (its `fetch`, `proof` or `keyPair`).',
     )
   }
-  const bound = (jwtClaimsOf(session.accessToken)?.cnf as { jkt?: unknown } | undefined)?.jkt
-  if (jkt !== null && typeof bound === 'string' && bound !== jkt) {
-    throw new InvalidSessionError(
-      "The access token is bound to another DPoP key than this client's (cnf.jkt): it was not obtained with `auth.dpop`.",
-    )
+  if (jkt !== null) {
+    try {
+      assertBoundTo(session, jkt)
+    } catch {
+      throw new InvalidSessionError(
+        "The access token is bound to another DPoP key than this client's (cnf.jkt): it was not obtained with `auth.dpop`.",
+      )
+    }
   }
-  return dpop.keys.bind(session.id)
+  return dpop.keys.bind(session.id, replacing)
 }
 
 function retryPolicy(retry: AuthClientOptions['retry']): RetryPolicy {
@@ -257,11 +268,22 @@ export function createClientCore(
   }
 
   // Another tab's or process's news, as machine events: the statechart decides what they mean here.
-  const deliver = (message: CoordinatorMessage) => {
+  const take = (message: CoordinatorMessage) => {
     if (message.type === 'ended') return send({ type: 'SESSION_ENDED' })
     send({
       type: message.reason === 'login' ? 'LOGIN' : 'SESSION_SYNCED',
       session: message.session,
+    })
+  }
+  // With DPoP, a session is taken only with its key: one whose key is gone (a logout
+  // elsewhere deleted it; a tab of an older build sent a Bearer session) could never be
+  // used here. Checked in arrival order, so a logout is never overtaken by what came before.
+  let delivered = Promise.resolve()
+  const deliver = (message: CoordinatorMessage) => {
+    if (!dpop) return take(message)
+    delivered = delivered.then(async () => {
+      if (message.type === 'session' && !(await dpop?.keys.has(message.session.id))) return
+      take(message)
     })
   }
   const dpopOptions = dpopOptionsOf(options.dpop)
@@ -275,7 +297,19 @@ export function createClientCore(
     storage,
   })
 
-  if (dpopOptions && !dpopOptions.keyPair && coordination && !coordination.dpopKeys) {
+  // A key kept in memory dies with the page or process: say so before it costs a session.
+  const keyInMemory = coordination ? coordination.dpopKeys === null : true
+  if (
+    dpopOptions &&
+    !dpopOptions.keyPair &&
+    keyInMemory &&
+    (coordination || storage.id !== 'memory')
+  ) {
+    warn(
+      'the DPoP key can only be kept in memory here (no IndexedDB): other tabs cannot sign for its session, and a reload or restart signs the user out.',
+    )
+  }
+  if (dpopOptions && !dpopOptions.keyPair && coordination && coordination.dpopKeys === undefined) {
     coordination.close()
     throw new AuthError(
       'This coordinator shares the session with clients that cannot share a DPoP key made here (other processes): pass `dpop: { keyPair }`, the same key pair in every one.',
@@ -285,9 +319,14 @@ export function createClientCore(
   const dpop = dpopOptions
     ? createDpop({
         dpop: dpopOptions,
-        store: coordination?.dpopKeys,
+        store: coordination?.dpopKeys ?? undefined,
         now: () => baseClock.now(),
         fetch: options.fetch,
+        // A request found its session's key gone: deleted by a logout or an expiry elsewhere
+        // (another tab), so the session is over here too.
+        keyLost: (epoch) => {
+          if (queue.isLive(epoch)) send({ type: 'SESSION_ENDED' })
+        },
       })
     : undefined
   const scheme = dpop ? 'DPoP' : 'Bearer'
@@ -341,8 +380,10 @@ export function createClientCore(
   const inspect = createInspection(options.inspect)
   actor = createActor(machine, { clock, ...(inspect ? { inspect } : {}) })
 
-  // A sign-in's DPoP key goes with it: when the session of that id ends (logout, expiry,
-  // another sign-in), so does the key, and the next sign-in makes a new one.
+  // A sign-in's DPoP key goes with it: when its session ends (logout, expiry, here or
+  // elsewhere), so does the key, and the next sign-in makes a new one. A session taken over
+  // by another sign-in is not ended here: that sign-in's login removed its key, and two
+  // logins that cross between tabs may each still need the other's.
   let keyedSession: string | undefined
   const subscription = actor.subscribe((snapshot) => {
     const { session } = snapshot.context
@@ -350,6 +391,7 @@ export function createClientCore(
     if (!dpop || session?.id === keyedSession) return
     const ended = keyedSession
     keyedSession = session?.id
+    if (session) return
     dpop.keys.release(ended).catch((error: unknown) => {
       warn(`could not delete the DPoP key of a session that ended (${errorName(error)}).`)
     })
@@ -420,7 +462,13 @@ export function createClientCore(
     dpop: dpop?.signIn,
     login(tokens) {
       const session = sessionFromTokens(tokens, now(), undefined, 'INVALID_SESSION', scheme)
-      const bound = dpop ? bindKey(dpop, session) : undefined
+      // The same tokens again (a double click, a framework running effects twice): the
+      // session is already this one, and its key already bound.
+      if (dpop && actor.getSnapshot().context.session?.accessToken === session.accessToken) {
+        return
+      }
+      const replacing = actor.getSnapshot().context.session?.id
+      const bound = dpop ? bindKey(dpop, session, replacing) : undefined
       send({ type: 'LOGIN', session })
       // Told once the key is where the other tabs can read it.
       if (!bound) announce({ type: 'session', reason: 'login', session })
@@ -434,6 +482,9 @@ export function createClientCore(
     },
     async logout() {
       const { session } = actor.getSnapshot().context
+      // Taken before the session ends, which deletes it: revoke may need to sign with it.
+      const key = dpop && session ? dpop.keys.session(session.id) : undefined
+      key?.catch(() => undefined)
       send({ type: 'LOGOUT' })
       const writes = persistence.writeCount
       // Before the stored session was read, logout wins over it: it is revoked, and storage
@@ -442,11 +493,24 @@ export function createClientCore(
       if (!session && persistence.writeCount === writes) persistence.save(null, true)
       await Promise.all([persistence.flushed(), announce({ type: 'ended' })])
       const ended = session ?? stored
-      if (!ended || !options.revoke) return
+      // A stored session that never reached the machine: its key is known only by its id.
+      const endedKey = key ?? (dpop && ended ? dpop.keys.session(ended.id) : undefined)
+      endedKey?.catch(() => undefined)
       try {
-        await options.revoke({ ...ended }, { signal: AbortSignal.timeout(10_000) })
+        if (!ended || !options.revoke) return
+        const context: { signal: AbortSignal; dpop?: DpopHandle } = {
+          signal: AbortSignal.timeout(10_000),
+        }
+        if (dpop && endedKey) context.dpop = dpop.forKey(endedKey)
+        await options.revoke({ ...ended }, context)
       } catch (error) {
         warn(`revoke() failed (${errorName(error)}).`)
+      } finally {
+        if (dpop && stored) {
+          await dpop.keys.release(stored.id).catch((error: unknown) => {
+            warn(`could not delete the DPoP key of a session that ended (${errorName(error)}).`)
+          })
+        }
       }
     },
     async getAccessToken() {

@@ -301,6 +301,11 @@ export function createRequestQueue(
       settle([...waiting.keys()], (w) => w.reject(error))
     },
 
+    /** The `DISPOSED` error once `dispose()` ran, else `undefined`. */
+    disposedError(): AuthError | undefined {
+      return disposed
+    },
+
     /** Whether `dispose()` ran. */
     isDisposed(): boolean {
       return disposed !== undefined
@@ -308,7 +313,7 @@ export function createRequestQueue(
 
     /** Whether a token of `epoch` still belongs to the current session (signed in, same epoch). */
     isLive(epoch: number): boolean {
-      return liveEpoch === epoch
+      return disposed === undefined && liveEpoch === epoch
     },
   }
 }

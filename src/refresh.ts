@@ -1,8 +1,8 @@
 import { fromPromise } from 'xstate'
 import { isRefreshFailure } from '../machines/authMachine.js'
 import type { AuthErrorInfo, RefreshFailure, RefreshInput, Session } from '../machines/types.js'
-import type { Dpop, DpopHandle } from './dpop/index.js'
-import { InvalidSessionError } from './errors.js'
+import { assertBoundTo, type Dpop, type DpopHandle } from './dpop/index.js'
+import { DpopError, InvalidSessionError } from './errors.js'
 import { sessionFromTokens, type TokenResponse } from './session.js'
 
 /** What the `refresh` option receives besides the session. */
@@ -125,7 +125,8 @@ export function createRefresher(options: RefresherOptions) {
     if (signal.aborted) throw signal.reason
     const { dpop } = options
     const context: RefreshContext = { signal, attempt }
-    if (dpop) context.dpop = dpop.forSession(session)
+    const handle = dpop?.forSession(session)
+    if (handle) context.dpop = handle
     let body: unknown
     for (let nonceRetry = dpop ? 1 : 0; ; nonceRetry -= 1) {
       try {
@@ -135,11 +136,17 @@ export function createRefresher(options: RefresherOptions) {
         // A token endpoint that wants a nonce (or found the proof wrong) has not looked at
         // the refresh token: never a refusal of it. Asked for a nonce, the call goes once
         // more at once, with it, and is not counted as a failed attempt.
-        const refusal = dpop?.refusal(error)
+        // What `dpop.fetch` last answered counts too: a `refresh` that turns its 400 into
+        // `{ status: 400 }` has dropped the body that said why.
+        const refusal = dpop?.refusal(error, handle?.lastUrl()) ?? handle?.refused()
         if (refusal === 'use_dpop_nonce' && nonceRetry > 0 && !signal.aborted) continue
         const status = statusOf(error)
-        const failure: RefreshFailure =
-          refusal === undefined && isRefreshRejected(error)
+        // The session's key is gone (a sign-out elsewhere deleted it): nothing was sent, and
+        // nothing signed with this key ever will be again.
+        const keyless = error instanceof DpopError && error.code === 'DPOP_KEY_MISSING'
+        const failure: RefreshFailure = keyless
+          ? { rejected: true, error: { code: 'SESSION_EXPIRED', message: error.message } }
+          : refusal === undefined && isRefreshRejected(error)
             ? {
                 rejected: true,
                 error: {
@@ -153,13 +160,15 @@ export function createRefresher(options: RefresherOptions) {
       }
     }
     try {
-      return sessionFromTokens(
+      const next = sessionFromTokens(
         body,
         now(),
         session,
         'INVALID_REFRESH_RESPONSE',
         options.dpop ? 'DPoP' : 'Bearer',
       )
+      if (handle) await assertBoundTo(next, await handle.thumbprint())
+      return next
     } catch (error) {
       // The server answered, so it may well have rotated the refresh token: presenting the
       // same one again would be reuse, which revokes the whole grant. The session ends here.

@@ -50,10 +50,11 @@ export interface Coordination {
   close(): void
   /**
    * Where the session's DPoP key lives so that every client sharing the session signs with
-   * it (IndexedDB for tabs). Absent: the clients cannot share a key (processes), so a DPoP
-   * client must be given its `keyPair`.
+   * it (IndexedDB for tabs). `null`: nowhere to share it (a browser without IndexedDB), so
+   * each client keeps its own. Absent: the clients cannot share a key (processes), so a
+   * DPoP client must be given its `keyPair`.
    */
-  dpopKeys?: DpopKeyStore | undefined
+  dpopKeys?: DpopKeyStore | null | undefined
 }
 
 /**

@@ -1,10 +1,12 @@
 import type { Session } from '../../machines/types.js'
-import { AuthError } from '../errors.js'
+import { AuthError, InvalidSessionError } from '../errors.js'
 import { pageBases } from '../origin.js'
 import type { Grant } from '../queue.js'
+import { jwtClaimsOf } from '../session.js'
 import { createDpopKeys, type DpopKeyStore, memoryKeyStore, type SigningKey } from './keys.js'
-import { createNonces, dpopRefusalOf, nonceOf } from './nonces.js'
-import { accessTokenHash, htuOf, signProof } from './proof.js'
+import { createNonces, type DpopRefusal, dpopRefusalOf, nonceOf } from './nonces.js'
+import { accessTokenHash, htuOf, originOf, signProof } from './proof.js'
+import { fetchMethod, type Hop, MAX_REDIRECTS, nextHop, seesRedirects } from './redirects.js'
 
 /** The `dpop` option of `createAuthClient`. */
 export interface DpopOptions {
@@ -45,17 +47,30 @@ export interface DpopHandle {
   thumbprint(): Promise<string>
 }
 
-const RETRIED = 2
+/** Sends of one `dpop.fetch`: the first, and a retry for each new nonce the server asks for. */
+const MAX_SENDS = 3
 
-/** Whether a token endpoint's answer asks for a nonce: 400 `use_dpop_nonce`, or a 401 challenge. */
-async function asksForNonce(response: Response): Promise<boolean> {
-  if (response.status !== 400 && response.status !== 401) return false
-  if (dpopRefusalOf(response.headers.get('www-authenticate')) === 'use_dpop_nonce') return true
+/** What the handle of one refresh call tells the client about the last answer it fetched. */
+export interface SessionDpopHandle extends DpopHandle {
+  /** The DPoP refusal of the last answer `fetch` returned, if it was one. */
+  refused(): DpopRefusal | undefined
+  /** The URL the last proof was made for: where a thrown error's nonce belongs. */
+  lastUrl(): string | undefined
+}
+
+/**
+ * The DPoP refusal of a token endpoint's answer: a 400 (or 401) `use_dpop_nonce` or
+ * `invalid_dpop_proof`, from `WWW-Authenticate` or the JSON body.
+ */
+async function tokenRefusalOf(response: Response): Promise<DpopRefusal | undefined> {
+  if (response.status !== 400 && response.status !== 401) return undefined
+  const challenged = dpopRefusalOf(response.headers.get('www-authenticate'))
+  if (challenged) return challenged
   try {
-    const body: unknown = await response.clone().json()
-    return (body as { error?: unknown } | null)?.error === 'use_dpop_nonce'
+    const error = ((await response.clone().json()) as { error?: unknown } | null)?.error
+    return error === 'use_dpop_nonce' || error === 'invalid_dpop_proof' ? error : undefined
   } catch {
-    return false
+    return undefined
   }
 }
 
@@ -101,20 +116,54 @@ export function dpopRefusalOfError(
   return dpopRefusalOf(headerOf(field(response, 'headers'), 'www-authenticate'))
 }
 
-/** The URL and `DPoP-Nonce` of the response behind a thrown error, where it tells them. */
-function nonceOfError(error: unknown): { url: string; nonce: string } | undefined {
+/**
+ * The URL and `DPoP-Nonce` of the response behind a thrown error, where it tells them;
+ * `fallback` (the URL the last proof named) when it tells the nonce but not the URL.
+ */
+function nonceOfError(
+  error: unknown,
+  fallback?: string,
+): { url: string; nonce: string } | undefined {
   const response = field(error, 'response')
   const nonce = nonceOf(headerOf(field(response, 'headers'), 'dpop-nonce'))
+  if (!nonce) return undefined
   const request = field(response, 'request')
   const config = field(response, 'config') ?? field(error, 'config')
+  const resolvedConfigUrl = (() => {
+    const url = field(config, 'url')
+    const base = field(config, 'baseURL')
+    if (typeof url !== 'string') return undefined
+    try {
+      return new URL(url, typeof base === 'string' ? base : undefined).href
+    } catch {
+      return undefined
+    }
+  })()
   const urls = [
     field(response, 'url'),
     field(request, 'responseURL'),
     field(field(request, 'res'), 'responseUrl'),
-    field(config, 'url'),
+    field(request, 'url'),
+    resolvedConfigUrl,
+    fallback,
   ]
   const url = urls.find((u): u is string => typeof u === 'string' && /^https?:/i.test(u))
-  return nonce && url ? { url, nonce } : undefined
+  return url ? { url, nonce } : undefined
+}
+
+/**
+ * Refuses a session whose access token names another key than `jkt` (`cnf.jkt`, RFC 9449
+ * §6): every request with it would be refused. Opaque tokens cannot be checked.
+ */
+export function assertBoundTo(session: Session, jkt: string): void {
+  const cnf = jwtClaimsOf(session.accessToken)?.cnf
+  const bound = typeof cnf === 'object' && cnf !== null ? (cnf as { jkt?: unknown }).jkt : undefined
+  if (typeof bound === 'string' && bound !== jkt) {
+    throw new InvalidSessionError(
+      "The access token is bound to another DPoP key than this client's (cnf.jkt).",
+      'INVALID_REFRESH_RESPONSE',
+    )
+  }
 }
 
 /** What the client and its transports use of DPoP. */
@@ -124,15 +173,20 @@ export interface Dpop {
   proofFor(grant: Grant, method: string, url: string): Promise<string>
   /** Remembers the `DPoP-Nonce` of a response from `url`. */
   learn(url: string, header: string | null | undefined): void
+  /** The client's wall clock, in ms (proofs' `iat`). */
+  now(): number
   /** The handle for a sign-in (`auth.dpop`). */
   signIn: DpopHandle
   /** The handle for refreshing `session` (the `refresh` function's `dpop`). */
-  forSession(session: Session): DpopHandle
+  forSession(session: Session): SessionDpopHandle
+  /** A handle signing with `key` (taken before its session ended: `revoke`). */
+  forKey(key: Promise<SigningKey>): DpopHandle
   /**
    * A refresh error that is a DPoP matter, not a verdict on the refresh token: its nonce
-   * is learned; the refresher sends the call once more and never counts it as refused.
+   * is learned (under `fallback`, the URL the last proof named, when the error does not
+   * tell its URL); the refresher sends the call once more and never counts it as refused.
    */
-  refusal(error: unknown): 'use_dpop_nonce' | 'invalid_dpop_proof' | undefined
+  refusal(error: unknown, fallback?: string): DpopRefusal | undefined
 }
 
 /** Validates the `dpop` option. */
@@ -150,12 +204,16 @@ export function dpopOptionsOf(option: boolean | DpopOptions | undefined): DpopOp
   }
   const pair = option.keyPair
   if (pair !== undefined) {
-    const algorithm = pair?.privateKey?.algorithm as EcKeyAlgorithm | undefined
+    const es256 = (key: CryptoKey | undefined) => {
+      const algorithm = key?.algorithm as EcKeyAlgorithm | undefined
+      return algorithm?.name === 'ECDSA' && algorithm.namedCurve === 'P-256'
+    }
     if (
-      algorithm?.name !== 'ECDSA' ||
-      algorithm.namedCurve !== 'P-256' ||
+      !es256(pair?.privateKey) ||
+      !es256(pair.publicKey) ||
+      pair.privateKey.type !== 'private' ||
       !pair.privateKey.usages.includes('sign') ||
-      pair.publicKey?.type !== 'public'
+      pair.publicKey.type !== 'public'
     ) {
       throw new AuthError(
         '`dpop.keyPair` must be a WebCrypto ECDSA P-256 key pair whose private key can sign.',
@@ -179,6 +237,8 @@ export function createDpop(options: {
   /** Wall-clock time in ms, for `iat`. */
   now: () => number
   fetch: typeof globalThis.fetch | undefined
+  /** A request of `epoch` found its session's key gone. */
+  keyLost?: (epoch: number) => void
 }): Dpop {
   const keys = createDpopKeys(options.store ?? memoryKeyStore(), options.dpop.keyPair)
   const nonces = createNonces()
@@ -193,7 +253,7 @@ export function createDpop(options: {
     if (htu === undefined)
       throw new TypeError('A DPoP proof needs an absolute URL (or a page to resolve it against).')
     return signProof(key, {
-      htm: method.toUpperCase(),
+      htm: fetchMethod(method),
       htu,
       iat: Math.floor(options.now() / 1000),
       ath: token === undefined ? undefined : await athOf(token),
@@ -201,42 +261,91 @@ export function createDpop(options: {
     })
   }
 
-  const handle = (key: () => Promise<SigningKey>): DpopHandle => {
-    const proof: DpopHandle['proof'] = async (method, url, extra) =>
-      sign(await key(), method, url, extra?.accessToken)
+  const handle = (key: () => Promise<SigningKey>): SessionDpopHandle => {
+    let refused: DpopRefusal | undefined
+    let lastUrl: string | undefined
+    const proof: DpopHandle['proof'] = async (method, url, extra) => {
+      lastUrl = htuOf(url, pageBases()[0])
+      return sign(await key(), method, url, extra?.accessToken)
+    }
+    const send = (input: RequestInfo | URL, init?: RequestInit) =>
+      (options.fetch ?? globalThis.fetch)(input, init)
+    /** One send, following redirects by hand where they can be seen (see redirects.ts). */
+    const sendOnce = async (
+      input: string | URL | Request,
+      init: RequestInit | undefined,
+    ): Promise<{ response: Response; url: string }> => {
+      if (!seesRedirects || input instanceof Request || init?.redirect !== undefined) {
+        const request = new Request(input, init)
+        request.headers.set('DPoP', await proof(request.method, request.url))
+        const response = await send(request)
+        return { response, url: response.url || request.url }
+      }
+      const asked = new URL(input, pageBases()[0]).href
+      const headers = new Headers(init?.headers)
+      headers.set('DPoP', await proof(init?.method ?? 'GET', asked))
+      let hop: Hop = { url: asked, init: { ...init, headers, redirect: 'manual' } }
+      let response = await send(hop.url, hop.init)
+      for (let hops = 0; hops < MAX_REDIRECTS; hops += 1) {
+        const next = nextHop(hop, response)
+        if (!next) break
+        response.body?.cancel().catch(() => undefined)
+        if (originOf(next.url) === originOf(asked)) {
+          const signed = new Headers(next.init.headers)
+          signed.set('DPoP', await proof(next.init.method ?? 'GET', next.url))
+          next.init.headers = signed
+        }
+        hop = next
+        response = await send(hop.url, hop.init)
+      }
+      return { response, url: hop.url }
+    }
     return {
       proof,
       async fetch(input, init) {
-        const send = options.fetch ?? globalThis.fetch
-        const request = new Request(input, init)
-        let response: Response | undefined
-        for (let tries = 1; ; tries += 1) {
-          const attempt = tries < RETRIED ? request.clone() : request
-          attempt.headers.set('DPoP', await proof(attempt.method, attempt.url))
-          response = await send(attempt)
-          const learned = nonces.learn(attempt.url, response.headers.get('dpop-nonce'))
-          if (tries >= RETRIED || !learned || !(await asksForNonce(response))) return response
+        const asked = input instanceof Request ? input.url : new URL(input, pageBases()[0]).href
+        // A Request's body is read by each send: each one gets a copy.
+        const original = input instanceof Request ? input : undefined
+        for (let sends = 1; ; sends += 1) {
+          const attempt = original && sends < MAX_SENDS ? original.clone() : (original ?? input)
+          const { response, url } = await sendOnce(attempt, init)
+          // Only the server asked speaks for its nonce: not another origin a redirect led to.
+          const here = originOf(url) === originOf(asked)
+          const learned = here && nonces.learn(asked, response.headers.get('dpop-nonce'))
+          refused = here ? await tokenRefusalOf(response) : undefined
+          if (sends >= MAX_SENDS || refused !== 'use_dpop_nonce' || !learned) return response
           response.body?.cancel().catch(() => undefined)
         }
       },
       keyPair: async () => (await key()).keyPair,
       thumbprint: async () => (await key()).jkt,
+      refused: () => refused,
+      lastUrl: () => lastUrl,
     }
   }
 
   return {
     keys,
     async proofFor(grant, method, url) {
-      return sign(await keys.session(grant.session), method, url, grant.token)
+      let key: SigningKey
+      try {
+        key = await keys.session(grant.session)
+      } catch (error) {
+        options.keyLost?.(grant.epoch)
+        throw error
+      }
+      return sign(key, method, url, grant.token)
     },
     learn(url, header) {
       nonces.learn(url, header)
     },
+    now: () => options.now(),
     signIn: handle(() => keys.signIn()),
     forSession: (session) => handle(() => keys.session(session.id)),
-    refusal(error) {
+    forKey: (key) => handle(() => key),
+    refusal(error, fallback) {
       const refusal = dpopRefusalOfError(error)
-      const learned = refusal === undefined ? undefined : nonceOfError(error)
+      const learned = refusal === undefined ? undefined : nonceOfError(error, fallback)
       if (learned) nonces.learn(learned.url, learned.nonce)
       return refusal
     },

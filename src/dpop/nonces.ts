@@ -7,6 +7,12 @@ const NONCE = /^[\x21\x23-\x5b\x5d-\x7e]{1,1024}$/
 /** How many origins' nonces are remembered; the oldest goes first. */
 const MAX_ORIGINS = 64
 
+/**
+ * A proof this old (ms) when the server refused it may have aged out of the server's `iat`
+ * window while code after the client's held the request: it is made anew, once.
+ */
+export const STALE_PROOF_MS = 1_000
+
 /** What a DPoP server's `WWW-Authenticate` said about a refused request. */
 export type DpopRefusal = 'use_dpop_nonce' | 'invalid_dpop_proof'
 

@@ -6,7 +6,8 @@ import type {
   InternalAxiosRequestConfig,
 } from 'axios'
 import type {} from '../axiosConfig.js'
-import { dpopRefusalOf } from '../dpop/nonces.js'
+import { dpopRefusalOf, STALE_PROOF_MS } from '../dpop/nonces.js'
+import { htuOf } from '../dpop/proof.js'
 import { DpopError, LoggedOutError } from '../errors.js'
 import { sameOrigin } from '../origin.js'
 import {
@@ -51,8 +52,8 @@ interface RequestState {
   replayed?: true
   /** Sent again for a DPoP nonce: not again for another one. */
   nonceRetried?: true
-  /** The DPoP proof made for this pass, and the method and URL it was made for. */
-  proof?: { htm: string; htu: string | undefined; value: string }
+  /** The DPoP proof made for this pass, the method and URL it names, and when it was signed. */
+  proof?: { htm: string; htu: string | undefined; value: string; signedAt: number }
   /** The session's hold on a request inside a custom adapter. */
   held?: HeldRequest
 }
@@ -191,7 +192,7 @@ function proofTarget(config: InternalAxiosRequestConfig): { htm: string; htu: st
   const url = axiosUrl(config)
   return {
     htm: (config.method ?? 'get').toUpperCase(),
-    htu: url === undefined ? undefined : url.split(/[?#]/, 1)[0],
+    htu: url === undefined ? undefined : htuOf(url),
   }
 }
 
@@ -243,12 +244,18 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
   /** Takes back a header this transport wrote: the config goes out without the token. */
   const forget = (config: Marked) => {
     if (config[STATE]?.owner === me) delete config[STATE]
-    if (epochOf(config) !== undefined) config.headers.delete('Authorization')
-    if (dpop) {
-      const proof = config.headers.get?.('DPoP')
-      if (typeof proof === 'string' && proofsWritten.has(proof)) config.headers.delete('DPoP')
+    if (epochOf(config) !== undefined) {
+      config.headers.delete('Authorization')
+      // A proof goes with the token it was made for, whoever wrote it.
+      if (dpop) config.headers.delete('DPoP')
     }
+    forgetProof(config)
     return config
+  }
+  /** Takes back a `DPoP` header this transport wrote. */
+  const forgetProof = (config: InternalAxiosRequestConfig) => {
+    const proof = config.headers.get?.('DPoP')
+    if (typeof proof === 'string' && proofsWritten.has(proof)) config.headers.delete('DPoP')
   }
 
   // The token is written here, at the moment of sending, and nowhere else: a request
@@ -263,8 +270,12 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
       // Not this transport's pass: a header it wrote on an earlier one goes (a config re-sent
       // as it is carries it), unless this send's owner has just written it.
       const value = authorizationOf(config)
-      if (typeof value === 'string' && written.has(value) && !writtenNow.has(config)) {
-        config.headers.delete('Authorization')
+      if (!writtenNow.has(config)) {
+        if (typeof value === 'string' && written.has(value)) {
+          config.headers.delete('Authorization')
+          if (dpop) config.headers.delete('DPoP')
+        }
+        forgetProof(config)
       }
       if (state?.owner === me) delete config[STATE]
       return data
@@ -330,7 +341,7 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
       const requested = axiosUrl(config)
       const headers = options.headers as Record<string, unknown> | undefined
       if (headers && (requested === undefined || !sameOrigin(target, requested))) {
-        deleteAuthorization(headers)
+        deleteAuthorization(headers, dpop !== undefined)
       }
       user?.(options, response, request)
     }
@@ -425,7 +436,7 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     if (proofsWritten.size >= 256)
       proofsWritten.delete(proofsWritten.values().next().value as string)
     proofsWritten.add(value)
-    state.proof = { htm, htu, value }
+    state.proof = { htm, htu, value, signedAt: dpop.now() }
     return config
   }
 
@@ -523,15 +534,23 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     }
     const nonce = responseHeader(response, 'dpop-nonce')
     dpop.learn(url, nonce)
-    const refusal = dpopRefusalOf(responseHeader(response, 'www-authenticate'))
+    if (response.status !== 401) return undefined
+    // Where a browser hides `WWW-Authenticate` (a cross-origin API exposing only
+    // `DPoP-Nonce`), the body's `error` tells a nonce challenge.
+    const refusal =
+      dpopRefusalOf(responseHeader(response, 'www-authenticate')) ??
+      (nonce !== undefined &&
+      (response.data as { error?: unknown } | null)?.error === 'use_dpop_nonce'
+        ? 'use_dpop_nonce'
+        : undefined)
     if (refusal === undefined) return undefined
-    if (
-      refusal === 'use_dpop_nonce' &&
-      response.status === 401 &&
-      typeof nonce === 'string' &&
-      !state.nonceRetried &&
-      !(detached && !queue.isDisposed())
-    ) {
+    // A fresh nonce, or a proof that aged while code after the client's held the request
+    // (one refused as soon as it was made would be refused again): sent once more.
+    const fresher =
+      refusal === 'use_dpop_nonce'
+        ? nonce !== undefined
+        : dpop.now() - (state.proof?.signedAt ?? dpop.now()) >= STALE_PROOF_MS
+    if (fresher && !state.nonceRetried && !(detached && !queue.isDisposed())) {
       return resend(response, state.sent, 'nonce')
     }
     return no()

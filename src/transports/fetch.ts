@@ -1,4 +1,12 @@
-import { dpopRefusalOf } from '../dpop/nonces.js'
+import { dpopRefusalOf, STALE_PROOF_MS } from '../dpop/nonces.js'
+import {
+  fetchMethod,
+  type Hop,
+  isReplayable,
+  MAX_REDIRECTS,
+  nextHop,
+  seesRedirects,
+} from '../dpop/redirects.js'
 import { LoggedOutError } from '../errors.js'
 import { type OriginPolicy, pageBases, sameOrigin } from '../origin.js'
 import {
@@ -36,6 +44,8 @@ export interface RequestDpop {
   proofFor(grant: Grant, method: string, url: string): Promise<string>
   /** Remembers the `DPoP-Nonce` of a response from `url`. */
   learn(url: string, header: string | null | undefined): void
+  /** The client's wall clock, in ms: how old a proof is. */
+  now(): number
 }
 
 const endedSession = () =>
@@ -58,21 +68,6 @@ function urlOfRequest(input: object): string | undefined {
   }
 }
 
-/**
- * Bodies `fetch` reads afresh on every call, so a replay sends the same bytes. A stream
- * (or an async iterable, in Node) is read once: its request cannot be replayed.
- */
-function isReplayable(body: BodyInit): boolean {
-  return (
-    typeof body === 'string' ||
-    body instanceof URLSearchParams ||
-    body instanceof ArrayBuffer ||
-    ArrayBuffer.isView(body) ||
-    (typeof Blob !== 'undefined' && body instanceof Blob) ||
-    (typeof FormData !== 'undefined' && body instanceof FormData)
-  )
-}
-
 function abortSourceOf(signal: AbortSignal | null | undefined): AbortSource | undefined {
   if (!signal) return undefined
   return {
@@ -82,6 +77,24 @@ function abortSourceOf(signal: AbortSignal | null | undefined): AbortSource | un
       return () => signal.removeEventListener('abort', listener)
     },
     error: () => signal.reason,
+  }
+}
+
+/**
+ * The DPoP refusal of a 401: from `WWW-Authenticate`, or, where a browser hides that header
+ * (a cross-origin API that exposes only `DPoP-Nonce`), from the body's `error`.
+ */
+async function refusalOf(response: Response) {
+  if (response.status !== 401) return undefined
+  const challenged = dpopRefusalOf(response.headers.get('www-authenticate'))
+  if (challenged !== undefined || response.headers.get('dpop-nonce') === null) return challenged
+  try {
+    const body: unknown = await response.clone().json()
+    return (body as { error?: unknown } | null)?.error === 'use_dpop_nonce'
+      ? ('use_dpop_nonce' as const)
+      : undefined
+  } catch {
+    return undefined
   }
 }
 
@@ -197,29 +210,60 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
     const replayable = ownBody ? isReplayable(body) : true
 
     const { dpop } = options
-    // The method and URL as fetch resolves them: what the proof's `htm` and `htu` name.
-    const method = dpop ? describe().method : ''
+    // The method and URL as fetch sends them: what the proof's `htm` and `htu` name.
+    const method = dpop ? fetchMethod(rest?.method ?? request?.method ?? 'GET') : ''
     const absolute = dpop ? resolved(url) : url
+    // With DPoP, redirects are followed here where they can be seen (Node): each hop to this
+    // origin gets a proof of its own, and no hop elsewhere gets one.
+    const followHere = dpop !== undefined && seesRedirects && !request && !rest?.redirect
 
+    const authorize = async (headers: Headers, token: Grant, htm: string, htu: string) => {
+      if (!dpop) return headers.set('Authorization', `Bearer ${token.token}`)
+      headers.set('Authorization', `DPoP ${token.token}`)
+      headers.set('DPoP', await dpop.proofFor(token, htm, htu))
+      // Signing waited: the session may have ended meanwhile, or the client been disposed.
+      if (!queue.isLive(token.epoch)) throw queue.disposedError() ?? endedSession()
+    }
     // With a `fetch` option, the app's own code stands between this line and the network:
     // the session's signal goes along, so a wrapper that holds the request (a rate limiter,
     // a CSRF step) while the user logs out then sends nothing with the token. The platform's
     // fetch sends at once, and a request already sent is left to finish.
-    const sendWithToken = async (to: Request | string, token: Grant): Promise<Response> => {
-      const headers = new Headers(rest?.headers ?? request?.headers)
-      if (dpop) {
-        headers.set('Authorization', `DPoP ${token.token}`)
-        headers.set('DPoP', await dpop.proofFor(token, method, absolute))
-        // Signing waited: the session may have ended meanwhile.
-        if (!queue.isLive(token.epoch)) throw endedSession()
-      } else headers.set('Authorization', `Bearer ${token.token}`)
-      if (!options.fetch) return send(to, { ...rest, headers })
+    const sendOnce = async (to: Request | string, init: RequestInit, token?: Grant) => {
+      if (!options.fetch || !token) return send(to, init)
       const held = queue.hold(token.epoch, signal)
       try {
-        return await send(to, { ...rest, headers, signal: held.signal })
+        return await send(to, { ...init, signal: held.signal })
       } finally {
         held.release()
       }
+    }
+    // When the last proof was signed, on the client's clock.
+    let signedAt = 0
+    /** Sends with the token; `url` is where the answer came from when redirects were followed here. */
+    const sendWithToken = async (
+      to: Request | string,
+      token: Grant,
+    ): Promise<{ response: Response; url?: string }> => {
+      const headers = new Headers(rest?.headers ?? request?.headers)
+      await authorize(headers, token, method, absolute)
+      signedAt = dpop?.now() ?? 0
+      if (!followHere) return { response: await sendOnce(to, { ...rest, headers }, token) }
+      let hop: Hop = { url: absolute, init: { ...rest, headers, redirect: 'manual' } }
+      let response = await sendOnce(hop.url, hop.init, token)
+      for (let hops = 0; hops < MAX_REDIRECTS; hops += 1) {
+        const next = nextHop(hop, response)
+        if (!next) break
+        discard(response)
+        const here = sameOrigin(next.url, absolute)
+        if (here) {
+          const hopHeaders = new Headers(next.init.headers)
+          await authorize(hopHeaders, token, fetchMethod(next.init.method ?? 'GET'), next.url)
+          next.init.headers = hopHeaders
+        }
+        hop = next
+        response = await sendOnce(hop.url, hop.init, here ? token : undefined)
+      }
+      return { response, url: hop.url }
     }
     // A Request body is read by each send: each send after the first takes the spare copy,
     // leaving a copy of it for the next.
@@ -229,25 +273,28 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
       spare = spare?.clone()
       return to
     }
-    let response = await sendWithToken(target, grant)
+    let sent = await sendWithToken(target, grant)
+    let { response } = sent
     let replayed = false
     let nonceRetried = false
     for (;;) {
       // A 401 from another origin a redirect led to never saw the token: it proves nothing.
-      const reached = !response.redirected || sameOrigin(response.url, url, pageBases()[0])
-      const refusal =
-        dpop && reached ? dpopRefusalOf(response.headers.get('www-authenticate')) : undefined
+      const reached =
+        sent.url !== undefined
+          ? sameOrigin(sent.url, absolute)
+          : !response.redirected || sameOrigin(response.url, url, pageBases()[0])
+      const refusal = dpop && reached ? await refusalOf(response) : undefined
       if (dpop && reached) dpop.learn(absolute, response.headers.get('dpop-nonce'))
       if (refusal !== undefined) {
-        // The server wants a fresh nonce (or found the proof wrong): the token was not
-        // judged, so this is never a refresh. A nonce challenge goes once more with the
-        // nonce, if the machine says the request's session is still the one.
-        const retry =
-          refusal === 'use_dpop_nonce' &&
-          response.status === 401 &&
-          !nonceRetried &&
-          replayable &&
-          response.headers.get('dpop-nonce') !== null
+        // The server wants a fresh nonce, or refused a proof that aged while the app's code
+        // held the request: the token was not judged, so this is never a refresh. It goes
+        // once more with a new proof, if the machine says its session is still the one. A
+        // proof refused as soon as it was made (a clock far off) would be refused again.
+        const fresher =
+          refusal === 'use_dpop_nonce'
+            ? response.headers.get('dpop-nonce') !== null
+            : (dpop?.now() ?? 0) - signedAt >= STALE_PROOF_MS
+        const retry = fresher && response.status === 401 && !nonceRetried && replayable
         if (!retry) break
         nonceRetried = true
         discard(response)
@@ -270,7 +317,8 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
       // Never replayed under another session: a logout (and maybe a new login) came between.
       if (!next || next.epoch !== grant.epoch) throw endedSession()
       grant = next
-      response = await sendWithToken(nextTarget(), grant)
+      sent = await sendWithToken(nextTarget(), grant)
+      response = sent.response
     }
     discard(spare)
     return response

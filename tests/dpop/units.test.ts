@@ -108,6 +108,13 @@ describe('the key and the session', () => {
     await keys.bind('session-1')
     expect((await keys.session('session-1')).jkt).toBe(first.jkt)
     await expect(keys.session('session-2')).rejects.toMatchObject({ code: 'DPOP_KEY_MISSING' })
+    expect(await store.read()).toEqual({
+      sessions: { 'session-1': expect.objectContaining({ sessionId: 'session-1' }) },
+    })
+
+    // A sign-in while the session lives gets a key of its own.
+    const next = await keys.signIn()
+    expect(next.jkt).not.toBe(first.jkt)
 
     // Another session's end leaves this one's key alone.
     await keys.release('session-0')
@@ -115,8 +122,8 @@ describe('the key and the session', () => {
 
     await keys.release('session-1')
     await expect(keys.session('session-1')).rejects.toMatchObject({ code: 'DPOP_KEY_MISSING' })
-    const second = await keys.signIn()
-    expect(second.jkt).not.toBe(first.jkt)
+    // The sign-in's key is untouched by the end of the session before it.
+    expect((await keys.signIn()).jkt).toBe(next.jkt)
   })
 
   it("an app's own key is used for every session and never deleted", async () => {
@@ -126,7 +133,7 @@ describe('the key and the session', () => {
     await keys.bind('s1')
     await keys.release('s1')
     expect((await keys.session('s2')).jkt).toBe(jkt)
-    expect(keys.currentThumbprint()).toBeNull()
+    expect(keys.currentThumbprint()).toBe(jkt)
   })
 
   it('concurrent sign-ins make one key', async () => {

@@ -4,8 +4,11 @@
  * resource server that verifies every proof with jose. Both transports, each refreshing
  * its own way: `dpop.fetch` by hand (fetch) and oauth4webapi's DPoP handle (axios).
  */
+
 import axios, { type InternalAxiosRequestConfig, isAxiosError } from 'axios'
+import { decodeJwt } from 'jose'
 import * as oauth from 'oauth4webapi'
+import * as openid from 'openid-client'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createAuthClient as createFetchClient } from '../../src/fetch.js'
 import { type AuthClient, createAuthClient, type RefreshFunction } from '../../src/index.js'
@@ -269,15 +272,63 @@ describe.each<Transport>(['fetch', 'axios'])(
     it('logout drops the key: the next sign-in gets a new one', async () => {
       const { auth, get } = harness(transport)
       if (!auth.dpop) throw new Error('auth.dpop is missing')
+      // The key a session's tokens are bound to, as the provider wrote it (cnf.jkt).
+      const boundTo = () => {
+        const token = auth.actor.getSnapshot().context.session?.accessToken ?? ''
+        return (decodeJwt(token).cnf as { jkt?: string } | undefined)?.jkt
+      }
+      const signInKey = await auth.dpop.thumbprint()
       await signIn(auth)
-      const first = await auth.dpop.thumbprint()
+      const first = boundTo()
+      expect(first).toBe(signInKey)
       expect(await get('/api/a')).toBe(200)
       await auth.logout()
-      const second = await auth.dpop.thumbprint()
-      expect(second).not.toBe(first)
       await signIn(auth)
+      expect(boundTo()).not.toBe(first)
       expect(await get('/api/b')).toBe(200)
-      expect(await auth.dpop.thumbprint()).toBe(second)
     })
   },
 )
+
+describe('openid-client 6', () => {
+  it("its DPoP handle, made from the session's key, refreshes: nonce answered, 1 grant, none revoked", async () => {
+    const config = await openid.discovery(
+      new URL(world.issuer),
+      world.clientId,
+      undefined,
+      openid.None(),
+      { execute: [openid.allowInsecureRequests] },
+    )
+    const handles = new Map<string, openid.DPoPHandle>()
+    const auth = createFetchClient({
+      dpop: true,
+      attachTo: [world.resourceUrl],
+      refresh: async (session, { dpop }) => {
+        if (!dpop) throw new Error('no dpop handle in the refresh context')
+        const jkt = await dpop.thumbprint()
+        const handle = handles.get(jkt) ?? openid.getDPoPHandle(config, await dpop.keyPair())
+        handles.set(jkt, handle)
+        return openid.refreshTokenGrant(config, session.refreshToken as string, undefined, {
+          DPoP: handle,
+        })
+      },
+    })
+    clients.push(auth as AuthClient)
+    await signIn(auth as AuthClient)
+    world.expireAccessTokens()
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, async (_, i) => {
+        const response = await auth.fetch(`${world.resourceUrl}/api/o/${i}`)
+        await response.body?.cancel()
+        return response.status
+      }),
+    )
+    expect(answers).toEqual(Array(10).fill(200))
+    expect(world.snapshot()).toMatchObject({
+      refreshGrants: 1,
+      refreshGrantsFailed: 0,
+      grantsRevoked: 0,
+    })
+    expect(world.snapshot().tokenNonceChallenges).toBeGreaterThanOrEqual(2)
+  })
+})

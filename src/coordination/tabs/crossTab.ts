@@ -58,10 +58,23 @@ export function createCrossTab(
   const locks = typeof navigator === 'undefined' ? undefined : navigator.locks
   const record: SharedRecordStore | undefined = openSharedRecord(name)
 
-  const underLock = <T>(signal: AbortSignal, run: () => Promise<T>): Promise<T> =>
+  const underLock = async <T>(signal: AbortSignal, run: () => Promise<T>): Promise<T> => {
     // A lock is released when its holder's tab dies, and this request is abandoned when the
     // refresh times out or the session ends (the signal), so no tab waits forever.
-    locks ? (locks.request(`${name}:refresh`, { signal }, run) as Promise<T>) : run()
+    if (!locks) return run()
+    let started = false
+    try {
+      return (await locks.request(`${name}:refresh`, { signal }, () => {
+        started = true
+        return run()
+      })) as T
+    } catch (error) {
+      // A document that may not use locks (a sandboxed iframe) refreshes on its own, as a
+      // browser without them does.
+      if (started || (error as { name?: unknown } | null)?.name !== 'SecurityError') throw error
+      return run()
+    }
+  }
 
   return {
     async announce(message, at) {
@@ -79,7 +92,9 @@ export function createCrossTab(
     async refresh(current, startedAt, signal, refresh, ended) {
       try {
         return await underLock(signal, async () => {
-          const shared = await record?.read()
+          // A database that does not answer (blocked, refused) must not hold the lock: the
+          // refresh goes on without the re-check, as in a browser without IndexedDB.
+          const shared = await record?.read().catch(() => undefined)
           if (endedSince(shared, startedAt)) throw new EndedElsewhere()
           if (shared?.kind === 'session' && isNewerSession(shared.session, current)) {
             return shared.session
@@ -87,9 +102,9 @@ export function createCrossTab(
           const session = await refresh()
           // Abandoned meanwhile (logout, another login here): its result is nobody's news.
           if (signal.aborted) throw signal.reason
-          const written = await record?.write({ kind: 'session', session }, (now) =>
-            endedSince(now, startedAt),
-          )
+          const written = await record
+            ?.write({ kind: 'session', session }, (now) => endedSince(now, startedAt))
+            .catch(() => true)
           if (written === false) throw new EndedElsewhere()
           channel?.postMessage({ type: 'session', reason: 'refresh', session } satisfies TabMessage)
           return session

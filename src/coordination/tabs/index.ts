@@ -1,4 +1,3 @@
-import { memoryKeyStore } from '../../dpop/keys.js'
 import type { Coordinator } from '../types.js'
 import { type CrossTabOptions, createCrossTab } from './crossTab.js'
 import { crossTabName, releaseCrossTabName } from './scope.js'
@@ -23,8 +22,8 @@ export function tabsCoordinator(options: CrossTabOptions = {}): Coordinator {
         const session = context.current()
         if (session) tabs.tell({ type: 'session', reason: 'login', session })
       })
-      // Without IndexedDB the key stays in this tab: the others then cannot sign (documented).
-      const dpopKeys = openKeyStore(name) ?? memoryKeyStore()
+      // Without IndexedDB there is no key to share: `null`, the client keeps it in this tab.
+      const dpopKeys = openKeyStore(name, context.warn) ?? null
       return {
         async restore(stored) {
           // Without one, the open tabs answer with theirs, which arrives as a message.
@@ -37,7 +36,7 @@ export function tabsCoordinator(options: CrossTabOptions = {}): Coordinator {
         dpopKeys,
         close() {
           tabs.close()
-          dpopKeys.close?.()
+          dpopKeys?.close?.()
           releaseCrossTabName(name, context.attachTo)
         },
       }
