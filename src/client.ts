@@ -153,8 +153,8 @@ export interface AuthClient {
   /** The XState actor: `getSnapshot()`, `subscribe()`, and `on()` for emitted events. */
   readonly actor: Actor<AuthMachine>
   /**
-   * With the `dpop` option: proofs with the key the next `login()` binds (the current
-   * session's while signed in), for the app's own sign-in call — `auth.dpop.fetch(tokenUrl,
+   * With the `dpop` option: proofs with the key the next `login()` binds (a new key, also
+   * while a session lives), for the app's own sign-in call — `auth.dpop.fetch(tokenUrl,
    * init)`, or `keyPair()` for an OAuth library. `undefined` without DPoP.
    */
   readonly dpop: DpopHandle | undefined
@@ -278,11 +278,18 @@ export function createClientCore(
   // With DPoP, a session is taken only with its key: one whose key is gone (a logout
   // elsewhere deleted it; a tab of an older build sent a Bearer session) could never be
   // used here. Checked in arrival order, so a logout is never overtaken by what came before.
+  // A login or logout here while a message waits for its check makes that message old news.
   let delivered = Promise.resolve()
+  let localChanges = 0
   const deliver = (message: CoordinatorMessage) => {
     if (!dpop) return take(message)
+    const arrivedAt = localChanges
     delivered = delivered.then(async () => {
-      if (message.type === 'session' && !(await dpop?.keys.has(message.session.id))) return
+      if (message.type === 'session') {
+        // Only a definite "no key" drops it: a store that cannot be read now says nothing.
+        const keyed = await dpop?.keys.has(message.session.id).catch(() => true)
+        if (!keyed || localChanges !== arrivedAt) return
+      }
       take(message)
     })
   }
@@ -402,7 +409,7 @@ export function createClientCore(
     // The coordinator weighs the stored session against the shared one (other tabs, other
     // processes): a newer one is taken, and one that ended elsewhere is not restored.
     let session = coordination ? await coordination.restore(stored) : stored
-    if (session && dpop && !(await dpop.keys.has(session.id))) {
+    if (session && dpop && !(await dpop.keys.has(session.id).catch(() => false))) {
       // Its tokens are bound to a key this client cannot sign with (memory keys end with
       // the process): useless, and not worth a refresh that would be refused.
       warn('the stored session was not restored: its DPoP key is gone.')
@@ -467,6 +474,7 @@ export function createClientCore(
       if (dpop && actor.getSnapshot().context.session?.accessToken === session.accessToken) {
         return
       }
+      localChanges += 1
       const replacing = actor.getSnapshot().context.session?.id
       const bound = dpop ? bindKey(dpop, session, replacing) : undefined
       send({ type: 'LOGIN', session })
@@ -481,6 +489,7 @@ export function createClientCore(
       }
     },
     async logout() {
+      localChanges += 1
       const { session } = actor.getSnapshot().context
       // Taken before the session ends, which deletes it: revoke may need to sign with it.
       const key = dpop && session ? dpop.keys.session(session.id) : undefined

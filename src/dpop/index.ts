@@ -1,5 +1,5 @@
 import type { Session } from '../../machines/types.js'
-import { AuthError, InvalidSessionError } from '../errors.js'
+import { AuthError, DpopError, InvalidSessionError, LoggedOutError } from '../errors.js'
 import { pageBases } from '../origin.js'
 import type { Grant } from '../queue.js'
 import { jwtClaimsOf } from '../session.js'
@@ -275,28 +275,37 @@ export function createDpop(options: {
       input: string | URL | Request,
       init: RequestInit | undefined,
     ): Promise<{ response: Response; url: string }> => {
-      if (!seesRedirects || input instanceof Request || init?.redirect !== undefined) {
-        const request = new Request(input, init)
-        request.headers.set('DPoP', await proof(request.method, request.url))
+      const request = new Request(input, init)
+      request.headers.set('DPoP', await proof(request.method, request.url))
+      if (!seesRedirects || request.redirect !== 'follow') {
         const response = await send(request)
         return { response, url: response.url || request.url }
       }
-      const asked = new URL(input, pageBases()[0]).href
-      const headers = new Headers(init?.headers)
-      headers.set('DPoP', await proof(init?.method ?? 'GET', asked))
-      let hop: Hop = { url: asked, init: { ...init, headers, redirect: 'manual' } }
-      let response = await send(hop.url, hop.init)
-      for (let hops = 0; hops < MAX_REDIRECTS; hops += 1) {
+      const asked = request.url
+      let response = await send(new Request(request, { redirect: 'manual' }))
+      // A Request's stream body cannot be sent twice: a 307/308 with one ends the chain.
+      let hop: Hop = {
+        url: asked,
+        init: {
+          method: request.method,
+          headers: request.headers,
+          body: init?.body ?? null,
+        },
+      }
+      let left = false
+      for (let hops = 0; ; hops += 1) {
         const next = nextHop(hop, response)
         if (!next) break
         response.body?.cancel().catch(() => undefined)
-        if (originOf(next.url) === originOf(asked)) {
+        if (hops >= MAX_REDIRECTS) throw new TypeError('fetch failed: redirect count exceeded')
+        left ||= originOf(next.url) !== originOf(asked)
+        if (!left) {
           const signed = new Headers(next.init.headers)
           signed.set('DPoP', await proof(next.init.method ?? 'GET', next.url))
           next.init.headers = signed
         }
         hop = next
-        response = await send(hop.url, hop.init)
+        response = await send(hop.url, { ...hop.init, redirect: 'manual' })
       }
       return { response, url: hop.url }
     }
@@ -304,11 +313,25 @@ export function createDpop(options: {
       proof,
       async fetch(input, init) {
         const asked = input instanceof Request ? input.url : new URL(input, pageBases()[0]).href
-        // A Request's body is read by each send: each one gets a copy.
-        const original = input instanceof Request ? input : undefined
+        // A Request's body is read once: a token request's is small, so it is read here and
+        // sent afresh by every send and every redirect hop.
+        const [target, options] =
+          input instanceof Request
+            ? [
+                input.url,
+                {
+                  method: input.method,
+                  headers: input.headers,
+                  body: input.body === null ? null : await input.clone().arrayBuffer(),
+                  signal: input.signal,
+                  redirect: input.redirect,
+                  credentials: input.credentials,
+                  ...init,
+                } satisfies RequestInit,
+              ]
+            : [input, init]
         for (let sends = 1; ; sends += 1) {
-          const attempt = original && sends < MAX_SENDS ? original.clone() : (original ?? input)
-          const { response, url } = await sendOnce(attempt, init)
+          const { response, url } = await sendOnce(target, options)
           // Only the server asked speaks for its nonce: not another origin a redirect led to.
           const here = originOf(url) === originOf(asked)
           const learned = here && nonces.learn(asked, response.headers.get('dpop-nonce'))
@@ -331,7 +354,13 @@ export function createDpop(options: {
       try {
         key = await keys.session(grant.session)
       } catch (error) {
-        options.keyLost?.(grant.epoch)
+        // Gone, not merely unreadable right now: the session cannot go on anywhere.
+        if (error instanceof DpopError && error.code === 'DPOP_KEY_MISSING') {
+          options.keyLost?.(grant.epoch)
+          throw new LoggedOutError(
+            'The session ended elsewhere (its DPoP key is gone): the request is not sent; sign in again.',
+          )
+        }
         throw error
       }
       return sign(key, method, url, grant.token)

@@ -171,12 +171,15 @@ export function createDpopKeys(store: DpopKeyStore, fixed: CryptoKeyPair | undef
       return fixed ? (fixedJkt ?? null) : pending?.jkt
     },
 
-    /** Whether the session `id` has its key here (a restored session without one is unusable). */
+    /**
+     * Whether the session `id` has its key here (a session without one is unusable). Rejects
+     * when the store cannot be read: that says nothing either way. Caches nothing, so a
+     * check for another sign-in leaves the current session's key as it is.
+     */
     async has(id: string | undefined): Promise<boolean> {
-      return this.session(id).then(
-        () => true,
-        () => false,
-      )
+      if (fixed) return true
+      if (session && (id === undefined || session.sessionId === id)) return true
+      return keyOf(await store.read(), id) !== undefined
     },
 
     /**

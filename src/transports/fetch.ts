@@ -215,7 +215,10 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
     const absolute = dpop ? resolved(url) : url
     // With DPoP, redirects are followed here where they can be seen (Node): each hop to this
     // origin gets a proof of its own, and no hop elsewhere gets one.
-    const followHere = dpop !== undefined && seesRedirects && !request && !rest?.redirect
+    const followHere =
+      dpop !== undefined &&
+      seesRedirects &&
+      (rest?.redirect ?? request?.redirect ?? 'follow') === 'follow'
 
     const authorize = async (headers: Headers, token: Grant, htm: string, htu: string) => {
       if (!dpop) return headers.set('Authorization', `Bearer ${token.token}`)
@@ -248,20 +251,33 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
       await authorize(headers, token, method, absolute)
       signedAt = dpop?.now() ?? 0
       if (!followHere) return { response: await sendOnce(to, { ...rest, headers }, token) }
-      let hop: Hop = { url: absolute, init: { ...rest, headers, redirect: 'manual' } }
-      let response = await sendOnce(hop.url, hop.init, token)
-      for (let hops = 0; hops < MAX_REDIRECTS; hops += 1) {
+      let response = await sendOnce(to, { ...rest, headers, redirect: 'manual' }, token)
+      // What the hops after it are made from: a Request's stream body cannot be sent twice,
+      // so a 307/308 of one ends the chain there.
+      let hop: Hop = {
+        url: absolute,
+        init: { ...rest, method, headers, body: rest?.body ?? request?.body ?? null },
+      }
+      // Once the chain has left this origin, no hop gets the token again, as fetch does: the
+      // other origin must not choose where it goes.
+      let left = false
+      for (let hops = 0; ; hops += 1) {
         const next = nextHop(hop, response)
         if (!next) break
         discard(response)
-        const here = sameOrigin(next.url, absolute)
-        if (here) {
+        if (hops >= MAX_REDIRECTS) throw new TypeError('fetch failed: redirect count exceeded')
+        left ||= !sameOrigin(next.url, absolute)
+        if (!left) {
           const hopHeaders = new Headers(next.init.headers)
           await authorize(hopHeaders, token, fetchMethod(next.init.method ?? 'GET'), next.url)
           next.init.headers = hopHeaders
         }
         hop = next
-        response = await sendOnce(hop.url, hop.init, here ? token : undefined)
+        response = await sendOnce(
+          hop.url,
+          { ...hop.init, redirect: 'manual' },
+          left ? undefined : token,
+        )
       }
       return { response, url: hop.url }
     }

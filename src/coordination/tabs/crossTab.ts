@@ -92,9 +92,13 @@ export function createCrossTab(
     async refresh(current, startedAt, signal, refresh, ended) {
       try {
         return await underLock(signal, async () => {
-          // A database that does not answer (blocked, refused) must not hold the lock: the
-          // refresh goes on without the re-check, as in a browser without IndexedDB.
-          const shared = await record?.read().catch(() => undefined)
+          // A document that may not use IndexedDB refreshes without the re-check, as a browser
+          // without it does. A read that failed or took too long (bounded, so the lock is let
+          // go) fails this attempt: refreshing blind could present a token another tab spent.
+          const shared = await record?.read().catch((error: unknown) => {
+            if (record.refused()) return undefined
+            throw error
+          })
           if (endedSince(shared, startedAt)) throw new EndedElsewhere()
           if (shared?.kind === 'session' && isNewerSession(shared.session, current)) {
             return shared.session

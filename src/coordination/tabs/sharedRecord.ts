@@ -21,6 +21,11 @@ export interface SharedRecordStore<T = SharedRecord> {
    * deletes it); resolves with what is stored.
    */
   update(change: (current: T | undefined) => T | undefined): Promise<T | undefined>
+  /**
+   * Whether this document may not use IndexedDB at all (opening it was refused, as in a
+   * sandboxed iframe): unlike a slow or failed operation, that will not pass.
+   */
+  refused(): boolean
   close(): void
 }
 
@@ -60,9 +65,16 @@ export function openSharedRecord<T = SharedRecord>(name: string): SharedRecordSt
   if (!idb) return undefined
   let db: Promise<IDBDatabase> | undefined
   let closed = false
+  let refused = false
   const open = () => {
     db ??= new Promise<IDBDatabase>((resolve, reject) => {
-      const req = idb.open('auth-machine', 1)
+      let req: IDBOpenDBRequest
+      try {
+        req = idb.open('auth-machine', 1)
+      } catch (error) {
+        refused = (error as { name?: unknown } | null)?.name === 'SecurityError'
+        throw error
+      }
       req.onupgradeneeded = () => req.result.createObjectStore(STORE)
       req.onsuccess = () => {
         const opened = req.result
@@ -121,6 +133,7 @@ export function openSharedRecord<T = SharedRecord>(name: string): SharedRecordSt
         else await request(store.put(next, name))
         return next
       }),
+    refused: () => refused,
     close() {
       closed = true
       void db?.then((d) => d.close()).catch(() => undefined)
@@ -140,7 +153,6 @@ export function openKeyStore(
 ): DpopKeyStore | undefined {
   const record = openSharedRecord<DpopKeyRecord>(`${name}:dpop-key`)
   if (!record) return undefined
-  let worked = false
   let fallback: DpopKeyStore | undefined
   const attempt = async <R>(
     shared: () => Promise<R>,
@@ -148,11 +160,10 @@ export function openKeyStore(
   ): Promise<R> => {
     if (fallback) return local(fallback)
     try {
-      const result = await shared()
-      worked = true
-      return result
+      return await shared()
     } catch (error) {
-      if (worked) throw error
+      // Only a refusal lasts; a slow or failed operation is tried again next time.
+      if (!record.refused()) throw error
       warn(
         `IndexedDB is not usable here (${errorName(error)}): the DPoP key stays in this tab, and other tabs cannot sign for its session.`,
       )
