@@ -105,6 +105,8 @@ interface Call {
   controller: AbortController
   /** Attempts of the machine waiting for this call right now. */
   listeners: number
+  /** The server answered with tokens: the refresh token is spent, the answer on its way in. */
+  answered: boolean
 }
 
 /**
@@ -120,17 +122,25 @@ export function createRefresher(options: RefresherOptions) {
   const { refresh, isRefreshRejected, now, patience, sessionOf, answeredLate } = options
   const coordinate: RefreshCoordinator = options.coordinate ?? ((_s, _signal, run) => run())
 
-  async function run(session: Session, attempt: number, signal: AbortSignal): Promise<Session> {
+  async function run(
+    session: Session,
+    attempt: number,
+    signal: AbortSignal,
+    answered: () => void,
+  ): Promise<Session> {
     // Cancelled while it waited for its turn (a lock, a storage read): never sent at all.
     if (signal.aborted) throw signal.reason
     const { dpop } = options
     const context: RefreshContext = { signal, attempt }
-    const handle = dpop?.forSession(session)
+    // Told as soon as the token endpoint answers 2xx through `dpop.fetch`: from then on the
+    // refresh token is spent, though the `refresh` function may still be running.
+    const handle = dpop?.forSession(session, answered)
     if (handle) context.dpop = handle
     let body: unknown
     for (let nonceRetry = dpop ? 1 : 0; ; nonceRetry -= 1) {
       try {
         body = await refresh({ ...session }, context)
+        answered()
         break
       } catch (error) {
         // A token endpoint that wants a nonce (or found the proof wrong) has not looked at
@@ -195,8 +205,11 @@ export function createRefresher(options: RefresherOptions) {
       sentAt: now(),
       controller,
       listeners: 0,
+      answered: false,
       promise: coordinate(session, controller.signal, () =>
-        run(session, input.attempt, controller.signal),
+        run(session, input.attempt, controller.signal, () => {
+          call.answered = true
+        }),
       ),
     }
     call.promise.then(
@@ -233,7 +246,11 @@ export function createRefresher(options: RefresherOptions) {
     const key = session.refreshToken ?? session.accessToken
     const refusal = refused.get(key)
     if (refusal) throw refusal
-    if (current && current.key === key && now() - current.sentAt < patience) return current
+    // A call whose answer is already in (being checked, a few jobs from settling) is joined
+    // whatever its age: its refresh token is spent, and a new call would present it again.
+    if (current && current.key === key && (current.answered || now() - current.sentAt < patience)) {
+      return current
+    }
     // Past its patience the old call is presumed lost and cancelled before the new one
     // goes: the client never waits for two calls at once.
     current?.controller.abort()

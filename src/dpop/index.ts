@@ -177,8 +177,11 @@ export interface Dpop {
   now(): number
   /** The handle for a sign-in (`auth.dpop`). */
   signIn: DpopHandle
-  /** The handle for refreshing `session` (the `refresh` function's `dpop`). */
-  forSession(session: Session): SessionDpopHandle
+  /**
+   * The handle for refreshing `session` (the `refresh` function's `dpop`); `answered` runs
+   * when its `fetch` gets a 2xx answer from the server it asked.
+   */
+  forSession(session: Session, answered?: () => void): SessionDpopHandle
   /** A handle signing with `key` (taken before its session ended: `revoke`). */
   forKey(key: Promise<SigningKey>): DpopHandle
   /**
@@ -261,7 +264,7 @@ export function createDpop(options: {
     })
   }
 
-  const handle = (key: () => Promise<SigningKey>): SessionDpopHandle => {
+  const handle = (key: () => Promise<SigningKey>, answered?: () => void): SessionDpopHandle => {
     let refused: DpopRefusal | undefined
     let lastUrl: string | undefined
     const proof: DpopHandle['proof'] = async (method, url, extra) => {
@@ -335,6 +338,7 @@ export function createDpop(options: {
           // Only the server asked speaks for its nonce: not another origin a redirect led to.
           const here = originOf(url) === originOf(asked)
           const learned = here && nonces.learn(asked, response.headers.get('dpop-nonce'))
+          if (here && response.ok) answered?.()
           refused = here ? await tokenRefusalOf(response) : undefined
           if (sends >= MAX_SENDS || refused !== 'use_dpop_nonce' || !learned) return response
           response.body?.cancel().catch(() => undefined)
@@ -370,7 +374,7 @@ export function createDpop(options: {
     },
     now: () => options.now(),
     signIn: handle(() => keys.signIn()),
-    forSession: (session) => handle(() => keys.session(session.id)),
+    forSession: (session, answered) => handle(() => keys.session(session.id), answered),
     forKey: (key) => handle(() => key),
     refusal(error, fallback) {
       const refusal = dpopRefusalOfError(error)

@@ -5,22 +5,62 @@ import {
   refreshDueAt,
   type Session,
 } from '../../machines/index.js'
-import { memorySession, type TokenResponse, type TokenStorage } from '../../src/index.js'
+import {
+  type DpopHandle,
+  memorySession,
+  type RefreshContext,
+  type TokenResponse,
+  type TokenStorage,
+} from '../../src/index.js'
 import { sessionFromTokens } from '../../src/session.js'
 import {
+  accessTokenHash,
   createTestAuthServer,
+  decodeJwt,
   type HoldHandle,
+  type LoggedRequest,
   type RefreshFaultKind,
   type TestAuthServer,
+  type TestAuthServerCounters,
+  type TokenSet,
 } from '../../src/testing/index.js'
-import { refreshAt, signInAt } from '../helpers.js'
+import { dpopSignInAt, refreshAt, signInAt } from '../helpers.js'
 import { createConditions, createSleepableClock, type SleepableClock } from '../model/support.js'
 import {
   createTransportClient,
   type Outcome,
   type SentObserver,
+  TRANSPORTS,
   type Transport,
 } from '../model/transports.js'
+
+/**
+ * What a property runs on: a transport, plain (Bearer tokens) or with DPoP (RFC 9449): the
+ * server binds tokens to the app's key and wants a nonce on every route (`nonce: 'both'`),
+ * and every client of the world (this one, its other tabs, the other client on its storage)
+ * signs proofs with that one key pair.
+ */
+export type Variant = Transport | `${Transport} + DPoP`
+
+/** Every variant, Bearer first. */
+export const VARIANTS: readonly Variant[] = [
+  ...TRANSPORTS,
+  ...TRANSPORTS.map((transport) => `${transport} + DPoP` as const),
+]
+
+/**
+ * The variant a name means, case and spacing aside: `'fetch + DPoP'`, `'fetch+dpop'` and
+ * `'fetch-dpop'` all name the same one (a shell makes spaces awkward). `undefined` if none.
+ */
+export function variantNamed(name: string): Variant | undefined {
+  const key = (text: string) => text.toLowerCase().replace(/[\s+_-]+/g, '')
+  return VARIANTS.find((variant) => key(variant) === key(name))
+}
+
+function variantParts(variant: Variant): { transport: Transport; dpop: boolean } {
+  const [transport, dpop] = variant.split(' + ') as [Transport, string | undefined]
+  return { transport, dpop: dpop !== undefined }
+}
 
 /** What a property run does, one command at a time; every run starts with a login. */
 export type Command =
@@ -65,6 +105,17 @@ export type Command =
   | { kind: 'otherTabLogout' }
   /** Another tab announces a refreshed session on the channel. */
   | { kind: 'otherTabRefresh' }
+  /** DPoP only: the server changes its nonce; proofs with the old one are challenged. */
+  | { kind: 'rotateNonce' }
+  /**
+   * DPoP only: the server answers a request with a nonce challenge (`challengeDpopNonce`)
+   * before it looks at its token: the oldest request parked by `hold` (when `release` lets it
+   * through: maybe of an older token, another session, or while a refresh runs), else a new
+   * one, `parked` as by `hold` first or not. What the client sends again with the new nonce
+   * is parked until `releaseChallenge`.
+   */
+  | { kind: 'challenge'; parked: boolean }
+  | { kind: 'releaseChallenge' }
 
 export function formatCommand(command: Command): string {
   switch (command.kind) {
@@ -75,6 +126,8 @@ export function formatCommand(command: Command): string {
     case 'advance':
     case 'sleep':
       return `${command.kind}(${command.ms})`
+    case 'challenge':
+      return command.parked ? 'challenge(parked)' : 'challenge'
     default:
       return command.kind
   }
@@ -99,9 +152,13 @@ const WATCHDOG_MS = 5_000
 const DRAIN_TIMERS = 50
 
 interface Tracked {
+  /** Its path: its own with a hold, so no other request's path starts with it. */
+  path: string
   settled: number
   hold?: HoldHandle
   released: boolean
+  /** DPoP: the nonce challenge that meets it, whose hold parks its second send. */
+  challenge?: { hold: HoldHandle; released: boolean }
   controller: AbortController
 }
 
@@ -128,6 +185,20 @@ export interface Exercised {
   adoptedFromStorage: number
 }
 
+/** What the DPoP variants exercise besides (present in their `exercised` only). */
+export interface DpopExercised {
+  /** Protected requests the server asked for a nonce, as the machine heard of them. */
+  nonceChallenges: number
+  /** Of those, heard while a refresh ran (the request waits for the new token). */
+  nonceChallengesWhileRefreshing: number
+  /** Challenged requests (`challenge`) sent again with the new nonce and parked. */
+  challengedResends: number
+  /** Refresh calls sent again because the token endpoint asked for a nonce. */
+  refreshNonceRetries: number
+  /** Protected requests sent with a proof (proves the DPoP checks see the proofs). */
+  requestsWithProof: number
+}
+
 /**
  * How the client's storage behaves in a run: in memory, async, never answering, or holding
  * a session from an earlier visit that is read a moment after start (`restore`: the run
@@ -141,7 +212,8 @@ export type StorageMode = 'memory' | 'async' | 'hung' | 'restore'
  */
 export interface World {
   readonly server: TestAuthServer
-  readonly exercised: Exercised
+  readonly variant: Variant
+  readonly exercised: Exercised & Partial<DpopExercised>
   /**
    * Runs one command list; resolves with the violated invariants (empty when all hold).
    * `jitter` seeds the retry jitter (the client's `Math.random`), so a run replays exactly.
@@ -164,10 +236,85 @@ function seededRandom(seed: number): () => number {
   }
 }
 
-export async function createWorld(transport: Transport = 'axios'): Promise<World> {
+/** The token of an `Authorization` header, whichever the scheme. */
+const tokenIn = (authorization: string) => authorization.replace(/^(Bearer|DPoP) /, '')
+
+/** The DPoP server's `iat` window (its default), in ms of its clock. */
+const IAT_WINDOW_MS = 60_000
+
+/**
+ * A refresh at a DPoP token server, as `dpopRefreshAt` (tests/helpers.ts) makes it: through
+ * `dpop.fetch` (proof, nonce learned, sent again when asked for a nonce). The body also names
+ * the call (`call`, which the server ignores), so the server's log tells how many HTTP calls
+ * one refresh made. A refusal is thrown as `dpopRefreshAt` throws it (`{ status }` alone: the
+ * body that said why is gone) or, `withResponse`, the way an HTTP library throws it (with the
+ * response and its OAuth `error`): the client must tell a DPoP refusal (a nonce challenge that
+ * outlived `dpop.fetch`'s retries, a proof refused for its age) from a refused refresh token
+ * either way. `onRefusal` hears the OAuth error of every refusal.
+ */
+async function refreshWithProof(
+  url: string,
+  session: Readonly<Session>,
+  { signal, dpop }: RefreshContext,
+  call: string,
+  withResponse: boolean,
+  onRefusal: (error: unknown) => void = () => undefined,
+): Promise<TokenSet> {
+  if (!dpop) throw new Error('the client has no `dpop` option')
+  const response = await dpop.fetch(`${url}/auth/refresh`, {
+    method: 'POST',
+    signal,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ refreshToken: session.refreshToken, call }),
+  })
+  const text = await response.text()
+  let body: unknown = text
+  try {
+    body = JSON.parse(text)
+  } catch {
+    // Not JSON: returned (or thrown) as text, as axios does.
+  }
+  if (!response.ok) {
+    const error = (body as { error?: unknown } | null)?.error
+    onRefusal(error)
+    const refused = Object.assign(new Error('refresh refused'), { status: response.status })
+    throw withResponse ? Object.assign(refused, { response, error }) : refused
+  }
+  return body as TokenSet
+}
+
+/** The `call` a refresh call's body names (see {@link refreshWithProof}). */
+function callOf(entry: LoggedRequest): string | undefined {
+  try {
+    const call = (JSON.parse(entry.body ?? '') as { call?: unknown } | null)?.call
+    return typeof call === 'string' ? call : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** What a proof must say for the request it went with; why not, else `undefined`. */
+function proofProblem(entry: LoggedRequest, serverUrl: string, token?: string): string | undefined {
+  const proof = entry.dpop === undefined ? null : decodeJwt(entry.dpop)
+  if (!proof) return 'no DPoP proof'
+  const { header, payload } = proof
+  if (header.typ !== 'dpop+jwt' || header.alg !== 'ES256' || typeof header.jwk !== 'object') {
+    return 'a proof without the DPoP header (typ, alg, jwk)'
+  }
+  if (payload.htm !== entry.method) return 'a proof for another method'
+  if (payload.htu !== `${serverUrl}${entry.path}`) return 'a proof for another URL'
+  if (token !== undefined && payload.ath !== accessTokenHash(token)) {
+    return 'a proof for another access token (ath)'
+  }
+  if (token === undefined && payload.ath !== undefined) return 'a proof naming an access token'
+  return undefined
+}
+
+export async function createWorld(variant: Variant = 'axios'): Promise<World> {
+  const { transport, dpop } = variantParts(variant)
   let clock: SleepableClock = createSleepableClock(START)
   let notify: () => void = () => undefined
-  const exercised: Exercised = {
+  const exercised: Exercised & Partial<DpopExercised> = {
     refreshEpisodes: 0,
     refreshed: 0,
     staleGeneration401s: 0,
@@ -184,17 +331,43 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
     disposedWithWork: 0,
     resentConfigs: 0,
     adoptedFromStorage: 0,
+    ...(dpop && {
+      nonceChallenges: 0,
+      nonceChallengesWhileRefreshing: 0,
+      challengedResends: 0,
+      refreshNonceRetries: 0,
+      requestsWithProof: 0,
+    }),
   }
   const server = await createTestAuthServer({
     now: () => clock.now(),
     accessTokenTtl: ACCESS_TTL_SECONDS,
     refreshTokenTtl: 400 * 86_400,
+    ...(dpop && { dpop: { nonce: 'both' } }),
   })
+  // One key pair for every client of the world: this one, its other tabs and the other
+  // client on its storage share the app's key (in Node no IndexedDB shares a made one).
+  const keyPair = dpop
+    ? ((await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, [
+        'sign',
+        'verify',
+      ])) as CryptoKeyPair)
+    : undefined
+  const dpopOption = keyPair ? { dpop: { keyPair } } : {}
   // The server's fault queue, mirrored: each refresh call it decides takes the oldest fault.
   // That tells a hung call (`'hang'`: decided, never answered) from one about to be answered.
   let faults: RefreshFaultKind[] = []
   let decided = 0
   let lastFault: RefreshFaultKind | undefined
+  // DPoP: a refresh call can end without a decision (a nonce challenge, a refused proof),
+  // taking no fault. A refused proof counts as a failed refresh, right after the refusal
+  // (synchronously, in the same handler): those failures take no fault either.
+  let tokenProofRefusals = 0
+  let proofJustRefused = false
+  let seen: TestAuthServerCounters | undefined
+  // The refresh calls that had arrived when the last call was decided: a later one may be
+  // undecided yet (with DPoP, arrivals outnumber decisions by the challenged calls).
+  let arrivedAtDecision = 0
   const queueFault = (kind: RefreshFaultKind, times: number) => {
     for (let i = 0; i < times; i += 1) faults.push(kind)
     server.failNextRefresh(kind, { times })
@@ -207,8 +380,23 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
   // synchronously: the fault mirror follows, and what runs wait for is re-checked.
   server
     .waitFor((s) => {
-      const { refreshSuccesses, refreshFailures } = s.counters
-      for (; decided < refreshSuccesses + refreshFailures; decided += 1) lastFault = faults.shift()
+      const counters = s.counters
+      const { refreshSuccesses, refreshFailures, refreshCalls } = counters
+      if (dpop && seen && counters.requests >= seen.requests) {
+        const refused = (counters.dpopProofsRefused ?? 0) > (seen.dpopProofsRefused ?? 0)
+        const failed = refreshFailures - seen.refreshFailures
+        if (proofJustRefused && failed > 0) tokenProofRefusals += failed
+        const replayOnly =
+          (counters.dpopReplays ?? 0) > (seen.dpopReplays ?? 0) &&
+          failed === 0 &&
+          counters.requests === seen.requests
+        proofJustRefused = refused || (proofJustRefused && replayOnly)
+      }
+      seen = counters
+      for (; decided < refreshSuccesses + refreshFailures - tokenProofRefusals; decided += 1) {
+        lastFault = faults.shift()
+        arrivedAtDecision = refreshCalls
+      }
       notify()
       return false
     })
@@ -240,6 +428,11 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
     server.resetCounters()
     decided = 0
     lastFault = undefined
+    tokenProofRefusals = 0
+    proofJustRefused = false
+    seen = undefined
+    arrivedAtDecision = 0
+    const logStart = server.requests.length
     const violations: string[] = []
     const violation = (message: string) => {
       if (!violations.includes(message)) violations.push(message)
@@ -253,11 +446,16 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
       sentAuthorizations.push(authorization ?? '')
       if (authorization === null) return
       exercised.requestsWithToken += 1
-      tokensOf.set(url, [...(tokensOf.get(url) ?? []), authorization.replace(/^Bearer /, '')])
+      tokensOf.set(url, [...(tokensOf.get(url) ?? []), tokenIn(authorization)])
     }
     const refreshTokensSent: string[] = []
     const rotated = new Set<string>()
     let presumedLost = 0
+    // DPoP: refresh tokens whose last call ended with a nonce challenge; the client's calls
+    // (numbered in their bodies); calls sent again for a nonce, by the client or `dpop.fetch`.
+    const askedForNonce = new Set<string>()
+    let callNumber = 0
+    let nonceRetries = 0
     let refreshesInTransit = 0
     let wantedRefreshes = 0
     let maxWantedRefreshes = 0
@@ -265,10 +463,29 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
     const lifetime = <T extends TokenResponse>(tokens: T): T =>
       zeroLifetime ? { ...tokens, expiresIn: 0, expires_in: 0 } : tokens
     const channel = { name: `properties-${process.pid}-${++channels}` }
+    const scheme = dpop ? 'DPoP' : 'Bearer'
+    // Sessions made here, as other tabs and clients make them: with the client's scheme.
+    const sessionOf = (tokens: TokenResponse, previous?: Session | null) =>
+      sessionFromTokens(tokens, clock.now(), previous, 'INVALID_SESSION', scheme)
+    // With DPoP, the key as the rest of the app holds it (other tabs, the other client on
+    // the storage, an earlier visit): the same key pair, in a client of its own (on no
+    // channel, never signed in: only its `dpop` is used), with nonces of its own.
+    const elsewhereClient = keyPair
+      ? createTransportClient(transport, server.url, {
+          crossTab: false,
+          clock: { now: clock.now, setTimeout: () => 0, clearTimeout: () => undefined },
+          onWarning: (message) => violation(`warning (elsewhere): ${message}`),
+          refresh: () => Promise.reject(new Error('the app elsewhere does not refresh here')),
+          dpop: { keyPair },
+        }).auth
+      : undefined
+    const elsewhere: DpopHandle | undefined = elsewhereClient?.dpop
+    /** A sign-in at the server's login route, by the app elsewhere (with a proof, for DPoP). */
+    const signInElsewhere = (username?: string) =>
+      elsewhere ? dpopSignInAt(server.url, elsewhere, username) : signInAt(server.url, username)
     // Shared with `rotateElsewhere`, the other client on the same storage.
     const stored = memorySession()
-    if (storageMode === 'restore')
-      stored.set(sessionFromTokens(await signInAt(server.url), clock.now()))
+    if (storageMode === 'restore') stored.set(sessionOf(await signInElsewhere()))
     const storage: TokenStorage = {
       get: () => {
         if (storageMode === 'hung') return new Promise<never>(() => undefined)
@@ -289,6 +506,7 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
         refreshMargin: REFRESH_MARGIN,
         refreshTimeout: REFRESH_TIMEOUT,
         retry: RETRY,
+        ...dpopOption,
         onWarning: (message) => {
           // A storage that answers later than the clock's 3 s bound (hung; or restoring while
           // the run already advances time) is reported: expected there, nothing else is.
@@ -297,13 +515,20 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
             warnings.push(message)
           } else violation(`warning: ${message}`)
         },
-        refresh: async (session, { signal, attempt }) => {
+        refresh: async (session, context) => {
+          const { signal, attempt } = context
           const token = session.refreshToken ?? ''
           // Invariant 11: a refresh token the server answered 2xx for (rotated) never goes again.
           if (rotated.has(token))
             violation('invariant 11: a rotated refresh token was presented again')
+          // DPoP: sent again at once because the token endpoint asked for a nonce (the call
+          // before took nothing: no decision, token unspent). Not a lost call.
+          if (askedForNonce.delete(token)) {
+            nonceRetries += 1
+            exercised.refreshNonceRetries = (exercised.refreshNonceRetries ?? 0) + 1
+          }
           // Presented again without any answer: the call before was presumed lost (patience).
-          if (refreshTokensSent.includes(token)) presumedLost += 1
+          else if (refreshTokensSent.includes(token)) presumedLost += 1
           refreshTokensSent.push(token)
           refreshesInTransit += 1
           // Invariant 1 counts the calls the client still wants: one it cancelled (a session
@@ -317,7 +542,20 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
           maxWantedRefreshes = Math.max(maxWantedRefreshes, wantedRefreshes)
           signal.addEventListener('abort', letGo)
           try {
-            const tokens = await refreshAt(server.url)(session, { signal, attempt })
+            callNumber += 1
+            // Refusals thrown both ways, every other call: see `refreshWithProof`.
+            const tokens = dpop
+              ? await refreshWithProof(
+                  server.url,
+                  session,
+                  context,
+                  `main-${callNumber}`,
+                  callNumber % 2 === 0,
+                  (error) => {
+                    if (error === 'use_dpop_nonce') askedForNonce.add(token)
+                  },
+                )
+              : await refreshAt(server.url)(session, { signal, attempt })
             rotated.add(token)
             return lifetime(tokens)
           } finally {
@@ -353,11 +591,35 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
     const rotatedElsewhere = () => rotations
     const epochOf = new Map<string, number>() // access token → the session epoch it belongs to
 
-    // Only to count what the runs exercised (the checks themselves look from outside).
+    // DPoP: whether the machine was refreshing when the last nonce challenge reached it.
+    let refreshingAtChallenge = false
+    // Mostly to count what the runs exercised (the checks themselves look from outside).
     const inspection = auth.actor.system.inspect((event) => {
-      if (event.type !== '@xstate.event' || event.actorRef !== auth.actor) return
+      if (event.actorRef !== auth.actor) return
+      if (event.type === '@xstate.snapshot') {
+        // Invariant D3: a nonce challenge is no verdict on the token: it never starts a refresh.
+        const { type } = event.event as AuthEvent
+        const snapshot = event.snapshot as SnapshotFrom<AuthMachine>
+        if (
+          type === 'NONCE_CHALLENGED' &&
+          snapshot.matches('refreshing') &&
+          !refreshingAtChallenge
+        ) {
+          violation('invariant D3: a nonce challenge started a refresh')
+        }
+        return
+      }
+      if (event.type !== '@xstate.event') return
       const received = event.event as AuthEvent
       const { context } = auth.actor.getSnapshot()
+      if (received.type === 'NONCE_CHALLENGED') {
+        refreshingAtChallenge = auth.actor.getSnapshot().matches('refreshing')
+        exercised.nonceChallenges = (exercised.nonceChallenges ?? 0) + 1
+        if (refreshingAtChallenge) {
+          exercised.nonceChallengesWhileRefreshing =
+            (exercised.nonceChallengesWhileRefreshing ?? 0) + 1
+        }
+      }
       if (received.type === 'TOKEN_REJECTED' && received.generation < context.generation) {
         exercised.staleGeneration401s += 1
       }
@@ -459,6 +721,7 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
       sequence += 1
       const url = `${path}?r=${sequence}`
       const request: Tracked = {
+        path,
         settled: 0,
         released: false,
         controller: new AbortController(),
@@ -474,9 +737,53 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
       return request
     }
     let holds = 0
+    let challenges = 0
     let refreshHold: HoldHandle | undefined
 
-    const parked = (r: Tracked) => r.hold !== undefined && !r.released && r.hold.waiting() > 0
+    const parked = (r: Tracked) =>
+      (r.hold !== undefined && !r.released && r.hold.waiting() > 0) ||
+      (r.challenge !== undefined && !r.challenge.released && r.challenge.hold.waiting() > 0)
+
+    // DPoP: a proof is good for the server's iat window (60 s of its clock). One parked at the
+    // server longer than that may be refused when it is let through: the world did that. Each
+    // hold's first waiting request is timed (server events are seen synchronously), and a
+    // release counts every request it lets through after that long.
+    const parkedSince = new Map<HoldHandle, number>()
+    const resent = new Set<HoldHandle>()
+    let staleProofs = 0
+    const watchHolds = () => {
+      const watch = (hold: HoldHandle | undefined) => {
+        if (!hold) return
+        if (hold.waiting() === 0) parkedSince.delete(hold)
+        else if (!parkedSince.has(hold)) parkedSince.set(hold, clock.now())
+      }
+      for (const request of requests) {
+        if (!request.released) watch(request.hold)
+        const { challenge } = request
+        if (!challenge || challenge.released) continue
+        watch(challenge.hold)
+        if (challenge.hold.waiting() > 0 && !resent.has(challenge.hold)) {
+          resent.add(challenge.hold)
+          exercised.challengedResends = (exercised.challengedResends ?? 0) + 1
+        }
+      }
+      watch(refreshHold)
+    }
+    /** Lets a hold's requests through, counting those whose proofs may be too old by now. */
+    const release = (hold: HoldHandle | undefined) => {
+      if (!hold) return
+      const since = parkedSince.get(hold)
+      // `iat` is in whole seconds: a proof may be up to 1 s older than its request.
+      if (since !== undefined && clock.now() - since > IAT_WINDOW_MS - 1_000) {
+        staleProofs += hold.waiting()
+      }
+      parkedSince.delete(hold)
+      hold.release()
+    }
+    notify = () => {
+      if (dpop) watchHolds()
+      conditions.notify()
+    }
     /**
      * Nothing moves by itself any more: every request has settled, is parked at the server or
      * waits in the queue, and the refresh call (if any) hangs at the server.
@@ -490,17 +797,26 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
       // A call the client abandoned counts at the server until the socket's close reaches
       // it: in real time that happens long before any backoff ends, so time waits for it.
       if (server.refreshInFlight > refreshesInTransit) return false
+      // Every call that arrived was decided (with DPoP, calls answered with a nonce challenge
+      // are never decided: the last decision came after the last arrival).
+      const allDecided = dpop
+        ? arrivedAtDecision === server.counters.refreshCalls
+        : decided >= server.counters.refreshCalls
       const hung =
         refreshesInTransit === 1 &&
         server.refreshInFlight >= 1 &&
-        decided >= server.counters.refreshCalls &&
+        allDecided &&
         lastFault === 'hang'
-      // A refresh call parked at the server (`holdRefresh`) waits for `releaseRefresh`.
+      // A refresh call parked at the server (`holdRefresh`) waits for `releaseRefresh`. The
+      // one the client wants must be there: not just one it gave up (the server no longer
+      // counts that one in flight), or the wanted one would arrive after time moved on (and
+      // with DPoP, with a proof that time made too old).
       const parkedCall =
         refreshesInTransit === 1 &&
         wantedRefreshes === 1 &&
         refreshHold !== undefined &&
-        refreshHold.waiting() > 0
+        refreshHold.waiting() > 0 &&
+        server.refreshInFlight >= 1
       // A storage that never answers holds the refresh until its bound (a timer) runs out;
       // once that has run out (and warned), later reads no longer wait.
       const readingStorage =
@@ -512,18 +828,30 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
       return refreshesInTransit === 0 || hung || parkedCall
     }
     // Quiet is judged once the client's pending promise jobs have run (one turn of the event
-    // loop): a step started by a timer continues in promise jobs the checks cannot see.
+    // loop): a step started by a timer continues in promise jobs the checks cannot see. And
+    // what turned quiet must still be quiet after them: the `refresh` function returning
+    // ends its call for the checks, while the client still has the answer to take in (in
+    // promise jobs: more of them with DPoP, whose answer is checked against the key). A step
+    // taken in between acts where only code queued in those same jobs could; what the client
+    // does then is pinned down in dpop-repro.test.ts, not left to the runs' timing.
     const settle = async (what: string) => {
-      await new Promise((resolve) => setImmediate(resolve))
-      return conditions.until(quiet, () => {
-        const snapshot = auth.actor.getSnapshot()
-        const lost = requests.filter((r) => r.settled === 0 && !parked(r)).length
-        return `quiet after ${what}: in ${JSON.stringify(snapshot.value)}, ${lost} request(s) neither settled nor parked, ${snapshot.context.queue.length} queued, ${refreshesInTransit} refresh call(s) in transit (a request that never settles breaks invariant 2)`
-      })
+      for (;;) {
+        await new Promise((resolve) => setImmediate(resolve))
+        if (quiet()) return
+        await conditions.until(quiet, () => {
+          const snapshot = auth.actor.getSnapshot()
+          const lost = requests.filter((r) => r.settled === 0 && !parked(r)).length
+          return `quiet after ${what}: in ${JSON.stringify(snapshot.value)}, ${lost} request(s) neither settled nor parked, ${snapshot.context.queue.length} queued, ${refreshesInTransit} refresh call(s) in transit (a request that never settles breaks invariant 2)`
+        })
+      }
     }
 
-    /** The app's own login call, to the server's login route (not through `http`). */
-    const signIn = () => signInAt(server.url)
+    /**
+     * The app's own login call, to the server's login route (not through `http`); with DPoP
+     * through `auth.dpop`, as the app signs in.
+     */
+    const signIn = (username?: string) =>
+      dpop ? dpopSignInAt(server.url, auth.dpop, username) : signInAt(server.url, username)
 
     const otherTab = () =>
       createTransportClient(transport, server.url, {
@@ -531,6 +859,7 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
         clock: { now: clock.now, setTimeout: () => 0, clearTimeout: () => undefined },
         onWarning: (message) => violation(`warning (other tab): ${message}`),
         refresh: () => Promise.reject(new Error('the other tab does not refresh here')),
+        ...dpopOption,
       }).auth
 
     /** A logout is about to happen: mark what the client held so far as dead. */
@@ -550,7 +879,7 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
           // Another user: what the previous session held must never leave again.
           endSession()
           signedOut = false
-          return auth.login(lifetime(await signInAt(server.url, `user${sequence}`)))
+          return auth.login(lifetime(await signIn(`user${sequence}`)))
         }
         case 'dispose': {
           const snapshot = auth.actor.getSnapshot()
@@ -564,7 +893,7 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
           refreshHold ??= server.hold('/auth/refresh')
           return
         case 'releaseRefresh':
-          refreshHold?.release()
+          release(refreshHold)
           refreshHold = undefined
           return
         case 'resend': {
@@ -580,10 +909,7 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
           return
         case 'loginElsewhere': {
           if (storageMode === 'hung') return
-          const other = sessionFromTokens(
-            lifetime(await signInAt(server.url, 'other')),
-            clock.now(),
-          )
+          const other = sessionOf(lifetime(await signInElsewhere('other')))
           stored.set(other)
           return
         }
@@ -604,18 +930,28 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
           const current = (await stored.get()) ?? undefined
           if (!current?.refreshToken) return
           // Another client persisting to the same storage spends the token and stores the result.
-          rotations += 1 // counted by the server even when refused
+          // Its calls are counted by the server even when refused; with DPoP there may be two
+          // (its first proof may lack the nonce). Nothing else moves meanwhile: quiet.
+          const callsBefore = server.counters.refreshCalls
           try {
-            const tokens = await refreshAt(server.url)(current, {
-              signal: new AbortController().signal,
-              attempt: 1,
-            })
+            const context = { signal: new AbortController().signal, attempt: 1 }
+            const tokens = elsewhere
+              ? await refreshWithProof(
+                  server.url,
+                  current,
+                  { ...context, dpop: elsewhere },
+                  'other',
+                  true,
+                )
+              : await refreshAt(server.url)(current, context)
             // The same sign-in, refreshed by the other client (it keeps the session's id).
-            const session = sessionFromTokens(lifetime(tokens), clock.now(), current)
+            const session = sessionOf(lifetime(tokens), current)
             stored.set(session)
             rotatedTo.add(session.accessToken)
           } catch {
             // The server refused (a queued fault, a revocation): nothing was rotated.
+          } finally {
+            rotations += Math.max(1, server.counters.refreshCalls - callsBefore)
           }
           return
         }
@@ -637,7 +973,8 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
           return
         case 'hold': {
           holds += 1
-          const path = `/api/slow/${holds}`
+          // Ends with a slash: no other hold's path starts with it.
+          const path = `/api/slow/${holds}/`
           track(path, server.hold(path))
           return
         }
@@ -645,7 +982,27 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
           const oldest = requests.find((r) => r.hold && !r.released)
           if (!oldest) return
           oldest.released = true
-          return oldest.hold?.release()
+          return release(oldest.hold)
+        }
+        case 'rotateNonce':
+          if (dpop) server.rotateDpopNonce()
+          return
+        case 'challenge': {
+          if (!dpop) return
+          // On a path of its own, so the challenge meets this request and no other, and its
+          // hold parks only what this request sends next.
+          const parkedOne = requests.find((r) => !r.challenge && parked(r))
+          const path = parkedOne?.path ?? `/api/challenged/${++challenges}/`
+          const challenge = { hold: server.challengeDpopNonce(path), released: false }
+          const target = parkedOne ?? track(path, command.parked ? server.hold(path) : undefined)
+          target.challenge = challenge
+          return
+        }
+        case 'releaseChallenge': {
+          const oldest = requests.find((r) => r.challenge && !r.challenge.released)
+          if (!oldest?.challenge) return
+          oldest.challenge.released = true
+          return release(oldest.challenge.hold)
         }
         case 'expire':
           return server.expireAccessTokens()
@@ -679,7 +1036,8 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
           return auth.wake()
         case 'otherTabLogin': {
           signedOut = false
-          const tokens = await signIn()
+          // The other tab signs in with the app's key (its own sign-in, its own nonces).
+          const tokens = await signInElsewhere()
           const tab = otherTab()
           tab.login(lifetime(tokens))
           return conditions
@@ -695,8 +1053,7 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
           // As another tab's refresh reaches this one: a session message on the channel.
           // A refresh of this same sign-in (its id), as another tab of this profile gets it.
           const current = snapshot.context.session
-          const tokens = lifetime(await signIn())
-          const session = sessionFromTokens(tokens, clock.now(), current)
+          const session = sessionOf(lifetime(await signInElsewhere()), current)
           const tab = new BroadcastChannel(`${channel.name}:session`)
           tab.postMessage({ type: 'session', reason: 'refresh', session })
           tab.close()
@@ -723,6 +1080,71 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
       }
     }
 
+    // The server's log of this run, checked as it grows.
+    let logChecked = logStart
+    const sendsOf = new Map<string, number>() // protected request (its URL) → times sent
+    const jtis = new Set<string>()
+    // The client's refresh calls (their `call`) → the nonce of the last proof sent for each.
+    const nonceOfCall = new Map<string, unknown>()
+    let fetchNonceRetries = 0
+    /** Sends: the first, one replay; with DPoP, each may be sent once more for a nonce. */
+    const maxSends = dpop ? 4 : 2
+    function checkLog(): void {
+      // The log is the server's whole life: copied only when this run added to it.
+      if (logStart + server.counters.requests <= logChecked) return
+      const log = server.requests
+      for (; logChecked < log.length; logChecked += 1) {
+        const entry = log[logChecked] as LoggedRequest
+        if (entry.method === 'OPTIONS') continue
+        const isProtected = entry.path.startsWith('/api/')
+        if (isProtected) {
+          // Invariant 2, as the server sees it: a request is replayed once at most.
+          const url = `${entry.path}?${entry.query}`
+          const sends = (sendsOf.get(url) ?? 0) + 1
+          sendsOf.set(url, sends)
+          if (sends > maxSends) violation(`invariant 2: a request went out ${sends} times`)
+        }
+        if (!dpop) continue
+        // Invariant D1: every token leaves as DPoP, with a proof made for it and this request;
+        // no proof leaves without its token, none twice.
+        const { authorization } = entry
+        let problem: string | undefined
+        if (isProtected && authorization !== undefined) {
+          const [scheme = '', token] = authorization.split(' ')
+          if (scheme !== 'DPoP' || token === undefined) {
+            problem = `a token left as ${scheme || 'nothing'}, not DPoP`
+          } else {
+            problem = proofProblem(entry, server.url, token)
+            exercised.requestsWithProof = (exercised.requestsWithProof ?? 0) + 1
+          }
+        } else if (isProtected) {
+          if (entry.dpop !== undefined) problem = 'a proof left without its token'
+        } else if (entry.path === '/auth/refresh' || entry.path === '/auth/login') {
+          problem = proofProblem(entry, server.url)
+        }
+        if (problem) violation(`invariant D1: ${problem} (${entry.method} ${entry.path})`)
+        const jti = entry.dpop === undefined ? undefined : decodeJwt(entry.dpop)?.payload.jti
+        if (typeof jti === 'string') {
+          if (jtis.has(jti)) violation(`invariant D1: a proof went out twice (${entry.path})`)
+          jtis.add(jti)
+        }
+        // The client's refresh calls: `dpop.fetch` sends one again only when the server asked
+        // for a nonce, and then with the new nonce.
+        const call = entry.path === '/auth/refresh' ? callOf(entry) : undefined
+        if (call?.startsWith('main-') && entry.dpop !== undefined) {
+          const nonce = decodeJwt(entry.dpop)?.payload.nonce
+          if (nonceOfCall.has(call)) {
+            fetchNonceRetries += 1
+            exercised.refreshNonceRetries = (exercised.refreshNonceRetries ?? 0) + 1
+            if (nonceOfCall.get(call) === nonce) {
+              violation('invariant D3: a refresh call went out again without a new nonce')
+            }
+          }
+          nonceOfCall.set(call, nonce)
+        }
+      }
+    }
+
     function checkAfterCommand(): void {
       // Invariant 1: one refresh in flight at most, as the client runs them. (The server can
       // count a cancelled call a moment longer: its socket's close may arrive after the next.)
@@ -740,18 +1162,36 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
         const epochs = new Set(tokens.map((token) => epochOf.get(token)))
         if (epochs.size > 1) violation(`invariant 10: ${url} went out in ${epochs.size} epochs`)
       }
+      checkLog()
       // Invariant 3, counted: each call is the first of a justified episode or a retry after
       // a failed call.
       const { refreshCalls, refreshFailures } = server.counters
-      // A call presumed lost (past its patience) is replaced within the same episode.
-      if (refreshCalls > episodes + refreshFailures + rotatedElsewhere() + presumedLost) {
+      // A call presumed lost (past its patience) is replaced within the same episode. With
+      // DPoP, a token endpoint's nonce challenge (no decision, nothing spent) is answered by
+      // one more call at once (`dpop.fetch`'s, or the client's own): one per challenge.
+      const nonceCalls = nonceRetries + fetchNonceRetries
+      if (
+        refreshCalls >
+        episodes + refreshFailures + rotatedElsewhere() + presumedLost + nonceCalls
+      ) {
         violation(
-          `invariant 3: ${refreshCalls} refresh calls for ${episodes} episodes and ${refreshFailures} failed calls`,
+          `invariant 3: ${refreshCalls} refresh calls for ${episodes} episodes and ${refreshFailures} failed calls${dpop ? ` (${nonceCalls} sent again for a nonce)` : ''}`,
         )
+      }
+      if (dpop) {
+        // Invariant D2: the server refuses no proof the client made, and never sees one
+        // twice; only a request the world parked past the iat window may come too late.
+        const { dpopProofsRefused = 0, dpopReplays = 0 } = server.counters
+        if (dpopReplays > 0) violation(`invariant D2: ${dpopReplays} proof(s) replayed`)
+        if (dpopProofsRefused > staleProofs) {
+          violation(
+            `invariant D2: ${dpopProofsRefused} proof(s) refused, ${staleProofs} parked past the iat window`,
+          )
+        }
       }
       // Invariant 7: nothing leaves with a token held before a logout.
       for (const authorization of sentAuthorizations.slice(sentMark)) {
-        const token = authorization.replace(/^Bearer /, '')
+        const token = tokenIn(authorization)
         if (deadTokens.has(token)) violation('invariant 7: a request left with a logged-out token')
       }
       for (const token of refreshTokensSent.slice(refreshMark)) {
@@ -771,9 +1211,13 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
       clearFaults()
       for (const request of requests) {
         request.released = true
-        request.hold?.release()
+        release(request.hold)
+        if (request.challenge) {
+          request.challenge.released = true
+          release(request.challenge.hold)
+        }
       }
-      refreshHold?.release()
+      release(refreshHold)
       server.releaseHung()
       for (let timers = 0; ; timers += 1) {
         await settle('the end of the run')
@@ -794,8 +1238,12 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
       inspection.unsubscribe()
       subscription.unsubscribe()
       auth.dispose()
+      elsewhereClient?.dispose()
       server.releaseHung()
-      for (const request of requests) request.hold?.release()
+      for (const request of requests) {
+        request.hold?.release()
+        request.challenge?.hold.release()
+      }
       refreshHold?.release()
       await server.waitFor((s) => s.refreshInFlight === 0)
     }
@@ -803,6 +1251,7 @@ export async function createWorld(transport: Transport = 'axios'): Promise<World
 
   return {
     server,
+    variant,
     exercised,
     run,
     async close() {
