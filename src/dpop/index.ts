@@ -4,9 +4,9 @@ import { pageBases } from '../origin.js'
 import type { Grant } from '../queue.js'
 import { jwtClaimsOf } from '../session.js'
 import { createDpopKeys, type DpopKeyStore, memoryKeyStore, type SigningKey } from './keys.js'
-import { createNonces, type DpopRefusal, dpopRefusalOf, nonceOf } from './nonces.js'
+import { createNonces, type DpopRefusal, dpopRefusalOf, headerValue, nonceOf } from './nonces.js'
 import { accessTokenHash, htuOf, originOf, signProof } from './proof.js'
-import { fetchMethod, type Hop, MAX_REDIRECTS, nextHop, seesRedirects } from './redirects.js'
+import { fetchMethod, followRedirects, type Hop, seesRedirects } from './redirects.js'
 
 /** The `dpop` option of `createAuthClient`. */
 export interface DpopOptions {
@@ -80,16 +80,6 @@ function field(value: unknown, key: string): unknown {
     : undefined
 }
 
-/** A header from a fetch `Headers`, an `AxiosHeaders` or a plain object. */
-function headerOf(headers: unknown, name: string): string | undefined {
-  const get = field(headers, 'get')
-  const value =
-    typeof get === 'function'
-      ? (get as (name: string) => unknown).call(headers, name)
-      : (field(headers, name) ?? field(headers, name.toLowerCase()))
-  return typeof value === 'string' ? value : undefined
-}
-
 /**
  * The DPoP refusal a `refresh` function threw, read from the errors of axios (`response`),
  * oauth4webapi / openid-client (`error`, `cause` challenges) and `{ error }` objects.
@@ -113,7 +103,7 @@ export function dpopRefusalOfError(
       if (field(challenge, 'scheme') === 'dpop' && code === 'use_dpop_nonce') return code
     }
   }
-  return dpopRefusalOf(headerOf(field(response, 'headers'), 'www-authenticate'))
+  return dpopRefusalOf(headerValue(field(response, 'headers'), 'www-authenticate'))
 }
 
 /**
@@ -125,7 +115,7 @@ function nonceOfError(
   fallback?: string,
 ): { url: string; nonce: string } | undefined {
   const response = field(error, 'response')
-  const nonce = nonceOf(headerOf(field(response, 'headers'), 'dpop-nonce'))
+  const nonce = nonceOf(headerValue(field(response, 'headers'), 'dpop-nonce'))
   if (!nonce) return undefined
   const request = field(response, 'request')
   const config = field(response, 'config') ?? field(error, 'config')
@@ -284,33 +274,20 @@ export function createDpop(options: {
         const response = await send(request)
         return { response, url: response.url || request.url }
       }
-      const asked = request.url
-      let response = await send(new Request(request, { redirect: 'manual' }))
+      const response = await send(new Request(request, { redirect: 'manual' }))
       // A Request's stream body cannot be sent twice: a 307/308 with one ends the chain.
-      let hop: Hop = {
-        url: asked,
-        init: {
-          method: request.method,
-          headers: request.headers,
-          body: init?.body ?? null,
+      const first: Hop = {
+        url: request.url,
+        init: { method: request.method, headers: request.headers, body: init?.body ?? null },
+      }
+      return followRedirects(
+        first,
+        response,
+        async (headers, method, url) => {
+          headers.set('DPoP', await proof(method, url))
         },
-      }
-      let left = false
-      for (let hops = 0; ; hops += 1) {
-        const next = nextHop(hop, response)
-        if (!next) break
-        response.body?.cancel().catch(() => undefined)
-        if (hops >= MAX_REDIRECTS) throw new TypeError('fetch failed: redirect count exceeded')
-        left ||= originOf(next.url) !== originOf(asked)
-        if (!left) {
-          const signed = new Headers(next.init.headers)
-          signed.set('DPoP', await proof(next.init.method ?? 'GET', next.url))
-          next.init.headers = signed
-        }
-        hop = next
-        response = await send(hop.url, { ...hop.init, redirect: 'manual' })
-      }
-      return { response, url: hop.url }
+        (hop) => send(hop.url, hop.init),
+      )
     }
     return {
       proof,

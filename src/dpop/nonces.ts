@@ -30,6 +30,20 @@ export function dpopRefusalOf(header: string | null | undefined): DpopRefusal | 
   return undefined
 }
 
+/**
+ * A header, as a string, from a fetch `Headers`, an `AxiosHeaders` or a plain object (a
+ * custom adapter's, an error's); `name` in lower case, as axios and fetch keep names.
+ */
+export function headerValue(headers: unknown, name: string): string | undefined {
+  if (typeof headers !== 'object' || headers === null) return undefined
+  const { get } = headers as { get?: unknown }
+  const value =
+    typeof get === 'function'
+      ? (get as (name: string) => unknown).call(headers, name)
+      : (headers as Record<string, unknown>)[name]
+  return typeof value === 'string' ? value : undefined
+}
+
 /** The `DPoP-Nonce` a response carries, if it is a well-formed one. */
 export function nonceOf(header: string | null | undefined): string | undefined {
   return typeof header === 'string' && NONCE.test(header) ? header : undefined

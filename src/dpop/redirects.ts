@@ -8,7 +8,7 @@
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
 
 // Fetch's own limit.
-export const MAX_REDIRECTS = 20
+const MAX_REDIRECTS = 20
 
 /** Whether `redirect: 'manual'` shows the redirect (Node), not an opaque answer (browsers). */
 export const seesRedirects =
@@ -74,6 +74,37 @@ export function nextHop(hop: Hop, response: Response): Hop | undefined {
   const { body } = hop.init
   if (body !== undefined && body !== null && !isReplayable(body)) return undefined
   return { url, init: { ...hop.init, headers } }
+}
+
+/**
+ * Follows the redirects of `response`, the answer to `first` (sent with
+ * `redirect: 'manual'`), as fetch would. Each hop to `first`'s origin is signed again by
+ * `sign` (a proof names its URL); once the chain has left that origin, no hop is signed
+ * again, as fetch never sends `Authorization` back: the other origin must not choose where
+ * the token goes. `send` gets each hop and whether it was signed. Past 20 hops it rejects as
+ * fetch does. Resolves with the last answer and the URL it came from.
+ */
+export async function followRedirects(
+  first: Hop,
+  response: Response,
+  sign: (headers: Headers, method: string, url: string) => Promise<void>,
+  send: (hop: Hop, signed: boolean) => Promise<Response>,
+): Promise<{ response: Response; url: string }> {
+  const origin = new URL(first.url).origin
+  let hop = first
+  let answer = response
+  let left = false
+  for (let hops = 0; ; hops += 1) {
+    const next = nextHop(hop, answer)
+    if (!next) return { response: answer, url: hop.url }
+    answer.body?.cancel().catch(() => undefined)
+    if (hops >= MAX_REDIRECTS) throw new TypeError('fetch failed: redirect count exceeded')
+    left ||= new URL(next.url).origin !== origin
+    const headers = new Headers(next.init.headers)
+    if (!left) await sign(headers, fetchMethod(next.init.method ?? 'GET'), next.url)
+    hop = { url: next.url, init: { ...next.init, headers, redirect: 'manual' } }
+    answer = await send(hop, !left)
+  }
 }
 
 /**

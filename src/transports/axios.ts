@@ -6,7 +6,7 @@ import type {
   InternalAxiosRequestConfig,
 } from 'axios'
 import type {} from '../axiosConfig.js'
-import { dpopRefusalOf, STALE_PROOF_MS } from '../dpop/nonces.js'
+import { dpopRefusalOf, headerValue, STALE_PROOF_MS } from '../dpop/nonces.js'
 import { htuOf } from '../dpop/proof.js'
 import { DpopError, LoggedOutError } from '../errors.js'
 import { sameOrigin } from '../origin.js'
@@ -176,15 +176,6 @@ function deleteAuthorization(headers: Record<string, unknown>, dpop = false): vo
     const lower = name.toLowerCase()
     if (lower === 'authorization' || (dpop && lower === 'dpop')) delete headers[name]
   }
-}
-
-/** A response header as a string, from `AxiosHeaders` or a plain object (custom adapters). */
-function responseHeader(response: AxiosResponse, name: string): string | undefined {
-  const headers = response.headers as
-    | (Record<string, unknown> & { get?: (name: string) => unknown })
-    | undefined
-  const value = typeof headers?.get === 'function' ? headers.get(name) : headers?.[name]
-  return typeof value === 'string' ? value : undefined
 }
 
 /** The method and URL a DPoP proof names for `config`, as axios will send it. */
@@ -532,13 +523,13 @@ export function attachAxios(options: AxiosTransportOptions): () => void {
     if (url === undefined || requested === undefined || !sameOrigin(url, requested)) {
       return undefined
     }
-    const nonce = responseHeader(response, 'dpop-nonce')
+    const nonce = headerValue(response.headers, 'dpop-nonce')
     dpop.learn(url, nonce)
     if (response.status !== 401) return undefined
     // Where a browser hides `WWW-Authenticate` (a cross-origin API exposing only
     // `DPoP-Nonce`), the body's `error` tells a nonce challenge.
     const refusal =
-      dpopRefusalOf(responseHeader(response, 'www-authenticate')) ??
+      dpopRefusalOf(headerValue(response.headers, 'www-authenticate')) ??
       (nonce !== undefined &&
       (response.data as { error?: unknown } | null)?.error === 'use_dpop_nonce'
         ? 'use_dpop_nonce'

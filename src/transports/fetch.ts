@@ -1,10 +1,9 @@
 import { dpopRefusalOf, STALE_PROOF_MS } from '../dpop/nonces.js'
 import {
   fetchMethod,
+  followRedirects,
   type Hop,
   isReplayable,
-  MAX_REDIRECTS,
-  nextHop,
   seesRedirects,
 } from '../dpop/redirects.js'
 import { LoggedOutError } from '../errors.js'
@@ -251,35 +250,19 @@ export function createAuthFetch(options: FetchTransportOptions): AuthFetch {
       await authorize(headers, token, method, absolute)
       signedAt = dpop?.now() ?? 0
       if (!followHere) return { response: await sendOnce(to, { ...rest, headers }, token) }
-      let response = await sendOnce(to, { ...rest, headers, redirect: 'manual' }, token)
+      const response = await sendOnce(to, { ...rest, headers, redirect: 'manual' }, token)
       // What the hops after it are made from: a Request's stream body cannot be sent twice,
       // so a 307/308 of one ends the chain there.
-      let hop: Hop = {
+      const first: Hop = {
         url: absolute,
         init: { ...rest, method, headers, body: rest?.body ?? request?.body ?? null },
       }
-      // Once the chain has left this origin, no hop gets the token again, as fetch does: the
-      // other origin must not choose where it goes.
-      let left = false
-      for (let hops = 0; ; hops += 1) {
-        const next = nextHop(hop, response)
-        if (!next) break
-        discard(response)
-        if (hops >= MAX_REDIRECTS) throw new TypeError('fetch failed: redirect count exceeded')
-        left ||= !sameOrigin(next.url, absolute)
-        if (!left) {
-          const hopHeaders = new Headers(next.init.headers)
-          await authorize(hopHeaders, token, fetchMethod(next.init.method ?? 'GET'), next.url)
-          next.init.headers = hopHeaders
-        }
-        hop = next
-        response = await sendOnce(
-          hop.url,
-          { ...hop.init, redirect: 'manual' },
-          left ? undefined : token,
-        )
-      }
-      return { response, url: hop.url }
+      return followRedirects(
+        first,
+        response,
+        (hopHeaders, htm, htu) => authorize(hopHeaders, token, htm, htu),
+        (hop, signed) => sendOnce(hop.url, hop.init, signed ? token : undefined),
+      )
     }
     // A Request body is read by each send: each send after the first takes the spare copy,
     // leaving a copy of it for the next.
