@@ -1,5 +1,5 @@
 import { createReadStream, existsSync, statSync } from 'node:fs'
-import { createServer } from 'node:http'
+import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 
@@ -27,21 +27,33 @@ export interface FileServer {
   close(): Promise<void>
 }
 
+/** What a file server adds to the files: headers on every answer, routes of its own. */
+export interface ServeOptions {
+  headers?: Record<string, string>
+  routes?: Record<string, (res: ServerResponse) => void>
+}
+
 /** Serves the browser test pages and the built library on 127.0.0.1. */
-export async function startPageServer(): Promise<FileServer> {
+export async function startPageServer(options: ServeOptions = {}): Promise<FileServer> {
   if (!existsSync(join(root, 'dist/src/index.js'))) {
     throw new Error('dist/ is missing: run `npm run build` first (`npm test` does).')
   }
-  return serveFiles(MOUNTS)
+  return serveFiles(MOUNTS, options)
 }
 
 /**
  * Serves files from 127.0.0.1 by URL prefix → folder (`'/'` for the rest), nothing outside
  * those folders; a folder's `index.html` for its bare prefix.
  */
-export async function serveFiles(mounts: Record<string, string>): Promise<FileServer> {
+export async function serveFiles(
+  mounts: Record<string, string>,
+  options: ServeOptions = {},
+): Promise<FileServer> {
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
+    for (const [name, value] of Object.entries(options.headers ?? {})) res.setHeader(name, value)
+    const route = options.routes?.[path]
+    if (route) return route(res)
     const prefix = Object.keys(mounts).find((p) => path.startsWith(p)) ?? '/'
     const base = mounts[prefix] as string
     const file = normalize(join(base, path.slice(prefix.length) || 'index.html'))

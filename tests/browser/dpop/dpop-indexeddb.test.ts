@@ -23,7 +23,7 @@ beforeAll(() => h.start('review'))
 afterAll(() => h.stop())
 afterEach(() => h.cleanup())
 
-/** review-tab.js in a sandboxed iframe (allow-scripts only: an opaque origin), as an embed runs. */
+/** tab.js in a sandboxed iframe (allow-scripts only: an opaque origin), as an embed runs. */
 async function sandboxedTab(query: string): Promise<Frame> {
   const page = await h.context.newPage()
   await page.goto(`${h.pages.url}/review-blank.html`)

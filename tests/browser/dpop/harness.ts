@@ -78,7 +78,7 @@ export class Harness {
   }
 
   url(storage = 'memory', query = '&dpop=1') {
-    return `${this.pages.url}/review-tab.html?api=${encodeURIComponent(this.server.url)}&storage=${storage}&transport=${this.transport}${query}`
+    return `${this.pages.url}/tab.html?api=${encodeURIComponent(this.server.url)}&storage=${storage}&transport=${this.transport}${query}`
   }
 
   /** Opens a review tab and waits until its client is ready (`timeout` ms at most). */
@@ -159,58 +159,26 @@ export async function holdRecordsStore(page: Page) {
  * The page server's files, with `access-control-allow-origin: *`, so that a sandboxed iframe
  * (an opaque origin, whose module scripts are CORS requests) can load the built library.
  */
-export async function startCorsPageServer(): Promise<FileServer> {
-  const { createServer } = await import('node:http')
-  const { createReadStream, existsSync, statSync } = await import('node:fs')
-  const { join, normalize, resolve, sep } = await import('node:path')
-  const root = resolve(import.meta.dirname, '../../..')
-  const mounts: Record<string, string> = {
-    '/dist/': join(root, 'dist'),
-    '/node_modules/xstate/': join(root, 'node_modules/xstate'),
-    '/node_modules/axios/': join(root, 'node_modules/axios'),
-    '/': join(root, 'tests/browser/pages'),
-  }
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
-    const prefix = Object.keys(mounts).find((p) => path.startsWith(p)) ?? '/'
-    const base = mounts[prefix] as string
-    const file = normalize(join(base, path.slice(prefix.length) || 'index.html'))
-    res.setHeader('access-control-allow-origin', '*')
-    if (path === '/__clear-site-data') {
+export function startCorsPageServer(): Promise<FileServer> {
+  return startPageServer({
+    headers: { 'access-control-allow-origin': '*' },
+    routes: {
       // What a server's logout endpoint may answer: wipe this origin's storage in every tab.
-      res
-        .writeHead(200, { 'clear-site-data': '"storage"', 'content-type': 'text/plain' })
-        .end('cleared')
-      return
-    }
-    if (!file.startsWith(base + sep) || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404).end()
-      return
-    }
-    const type = file.endsWith('.html')
-      ? 'text/html; charset=utf-8'
-      : 'text/javascript; charset=utf-8'
-    res.writeHead(200, { 'content-type': type })
-    createReadStream(file).pipe(res)
+      '/__clear-site-data': (res) => {
+        res
+          .writeHead(200, { 'clear-site-data': '"storage"', 'content-type': 'text/plain' })
+          .end('cleared')
+      },
+    },
   })
-  await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready))
-  const { port } = server.address() as { port: number }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise((done) => {
-        server.closeAllConnections()
-        server.close(() => done())
-      }),
-  }
 }
 
-/** The srcdoc of a sandboxed (opaque-origin) iframe that runs review-tab.js with `query`. */
+/** The srcdoc of a sandboxed (opaque-origin) iframe that runs tab.js with `query`. */
 export function sandboxedTabSrcdoc(base: string, query: string): string {
   return `<!doctype html><html><head><meta charset="utf-8">
 <script type="importmap">{"imports":{"xstate":"${base}/node_modules/xstate/dist/xstate.esm.js","axios":"${base}/node_modules/axios/dist/esm/axios.js"}}</script>
 <script>window.REVIEW_QUERY = ${JSON.stringify(query)}; window.addEventListener('error', (e) => { window.loadError = String(e.message) })</script>
-<script type="module" src="${base}/review-tab.js"></script>
+<script type="module" src="${base}/tab.js"></script>
 </head><body><p id="state">loading</p></body></html>`
 }
 
